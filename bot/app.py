@@ -1,0 +1,180 @@
+"""The composition root: settings + config in, a wired Bolt ``AsyncApp`` and its services out.
+
+Nothing else in the code base builds clients, engines or adapters. Tests call ``build_services``
+with their own settings, clock and adapters, then ``build_app``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from starlette.routing import Route
+
+from bot.access import Access
+from bot.adapters.slack import SlackChat, build_web_client
+from bot.clock import Clock, SystemClock
+from bot.config import Config
+from bot.db.engine import Database
+from bot.errors import Unavailable
+from bot.inbox import Inbox
+from bot.incidents.hooks import IncidentHooks
+from bot.jobs import Jobs
+from bot.outbox import Outbox, RetryPolicy
+from bot.ports import Chat, DeployTool, HealthProbe, Metrics, OnCallDirectory, Pager, StatusPage
+from bot.render import Renderer
+from bot.settings import Settings
+from bot.telemetry import Telemetry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """Everything a listener or service may use; built once per app."""
+
+    settings: Settings
+    config: Config
+    db: Database
+    chat: Chat
+    renderer: Renderer
+    clock: Clock
+    telemetry: Telemetry
+    outbox: Outbox
+    jobs: Jobs
+    inbox: Inbox
+    pager: Pager | None = None
+    oncall: OnCallDirectory | None = None
+    statuspage: StatusPage | None = None
+    deploy: DeployTool | None = None
+    health: HealthProbe | None = None
+    metrics: Metrics | None = None
+    hooks: IncidentHooks = field(default_factory=IncidentHooks)
+    access: Access = field(init=False)
+    routes: list[Route] = field(default_factory=list)  # extra HTTP routes (webhooks, JSON API)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.access = Access(self.config, self.chat)
+
+
+def build_services(
+    settings: Settings,
+    config: Config,
+    *,
+    clock: Clock | None = None,
+    retry_policy: RetryPolicy | None = None,
+    **adapters: Any,
+) -> Services:
+    """Build the services; an adapter passed by keyword (``chat=``, ``pager=``...) replaces the default."""
+    settings.require("slack_bot_token", "slack_signing_secret")
+    assert settings.slack_bot_token is not None
+    owner = f"{uuid.uuid4().hex[:8]}"
+    db = Database(settings.database_url)
+    telemetry = Telemetry()
+    clock = clock or SystemClock()
+    web_client = build_web_client(
+        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
+    )
+    defaults: dict[str, Any] = {"chat": SlackChat(web_client)}
+    defaults |= _default_adapters(settings, config)
+    defaults |= adapters
+    services = Services(
+        settings=settings,
+        config=config,
+        db=db,
+        renderer=Renderer(),
+        clock=clock,
+        telemetry=telemetry,
+        outbox=Outbox(
+            db,
+            telemetry,
+            policy=retry_policy or RetryPolicy(base=settings.outbox_backoff, lease=settings.outbox_lease),
+            owner=owner,
+        ),
+        jobs=Jobs(db, clock, owner=owner),
+        inbox=Inbox(db, stale_after=settings.inbox_stale),
+        **defaults,
+    )
+    services.extras["web_client"] = web_client
+    _register_domains(services)
+    return services
+
+
+def _register_domains(services: Services) -> None:
+    """Each area registers its outbox steps, jobs, event handlers and lifecycle hooks."""
+    from bot import incidents
+    from bot.status import prodstatus, reports
+
+    incidents.register(services)
+    prodstatus.register(services)
+    reports.register(services)
+
+
+def _default_adapters(settings: Settings, config: Config) -> dict[str, Any]:
+    """Vendor adapters for the integrations whose settings are present."""
+    from bot.adapters import factory
+
+    return factory.from_settings(settings, config)
+
+
+def build_app(services: Services) -> AsyncApp:
+    """The Bolt app with every listener registered (``commands.register_all``)."""
+    from commands import register_all
+
+    settings = services.settings
+    assert settings.slack_bot_token is not None and settings.slack_signing_secret is not None
+    app = AsyncApp(
+        client=services.extras["web_client"],
+        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        process_before_response=False,
+        request_verification_enabled=True,
+        raise_error_for_unhandled_request=False,
+    )
+    register_all(app, services)
+    return app
+
+
+class Worker:
+    """Background loop: outbox deliveries, due jobs, inbox recovery. Started by the web app's lifespan."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self.passes = 0  # completed passes (tests wait on it)
+
+    async def tick(self) -> None:
+        svc = self.services
+        await svc.outbox.deliver_due()
+        await svc.jobs.run_due()
+        await svc.inbox.recover()
+
+    async def _run(self) -> None:
+        interval = self.services.settings.worker_interval
+        while not self._stopping.is_set():
+            try:
+                await self.tick()
+                self.passes += 1
+            except Unavailable:
+                log.warning("worker: database unavailable; retrying")
+            except Exception:
+                log.exception("worker tick failed")
+            wakeup = self.services.outbox.wakeup
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wakeup.wait(), timeout=interval)
+            wakeup.clear()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="cmdcenter-worker")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self.services.outbox.kick()
+        if self._task is not None:
+            await asyncio.wait({self._task}, timeout=10)

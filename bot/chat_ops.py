@@ -1,0 +1,155 @@
+"""Slack side effects as durable outbox items: record now (``post``, ``invite``, ``topic``), deliver later.
+
+Items for one channel share its ``ordering_key`` so they reach Slack in the order they were recorded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import OutboxItem
+from bot.outbox import Outbox, enqueue, redelivery
+from bot.ports import Chat, PostedMessage
+from bot.render import RenderedMessage
+
+
+async def post(
+    session: AsyncSession,
+    *,
+    key: str,
+    channel: str,
+    message: RenderedMessage,
+    thread_ts: str | None = None,
+    pin: bool = False,
+    incident_id: int | None = None,
+) -> None:
+    await enqueue(
+        session,
+        key=key,
+        op="slack.post",
+        target="slack",
+        payload={
+            "channel": channel,
+            "text": message.text,
+            "blocks": message.blocks,
+            "thread_ts": thread_ts,
+            "pin": pin,
+        },
+        ordering_key=channel,
+        incident_id=incident_id,
+    )
+
+
+async def update(
+    session: AsyncSession,
+    *,
+    key: str,
+    channel: str,
+    ts: str,
+    message: RenderedMessage,
+    incident_id: int | None = None,
+) -> None:
+    await enqueue(
+        session,
+        key=key,
+        op="slack.update",
+        target="slack",
+        payload={"channel": channel, "ts": ts, "text": message.text, "blocks": message.blocks},
+        ordering_key=channel,
+        incident_id=incident_id,
+    )
+
+
+async def invite(
+    session: AsyncSession, *, key: str, channel: str, users: list[str], incident_id: int | None = None
+) -> None:
+    users = sorted({u for u in users if u})
+    if users:
+        await enqueue(
+            session,
+            key=key,
+            op="slack.invite",
+            target="slack",
+            payload={"channel": channel, "users": users},
+            ordering_key=channel,
+            incident_id=incident_id,
+        )
+
+
+async def topic(
+    session: AsyncSession, *, key: str, channel: str, text: str, incident_id: int | None = None
+) -> None:
+    await enqueue(
+        session,
+        key=key,
+        op="slack.topic",
+        target="slack",
+        payload={"channel": channel, "topic": text},
+        ordering_key=channel,
+        incident_id=incident_id,
+    )
+
+
+EVENT_TYPE = "cmdcenter_outbox"
+
+
+async def deliver_post(
+    chat: Chat,
+    item: OutboxItem,
+    *,
+    channel: str,
+    text: str,
+    blocks: list[dict[str, Any]] | None = None,
+    thread_ts: str | None = None,
+) -> PostedMessage:
+    """Post for an outbox item, once: the message carries the item's key as metadata, and an item taken
+    over from a replica that died mid-delivery first looks for the message that replica may have posted."""
+    if redelivery(item):
+        found = await chat.find_posted(
+            channel=channel, event_type=EVENT_TYPE, key=item.key, thread_ts=thread_ts
+        )
+        if found is not None:
+            return found
+    return await chat.post_message(
+        channel=channel,
+        text=text,
+        blocks=blocks or None,
+        thread_ts=thread_ts,
+        metadata={"event_type": EVENT_TYPE, "event_payload": {"key": item.key}},
+    )
+
+
+def register(outbox: Outbox, chat: Chat) -> None:
+    async def do_post(item: OutboxItem) -> dict[str, Any]:
+        p = item.payload
+        posted = await deliver_post(
+            chat,
+            item,
+            channel=p["channel"],
+            text=p["text"],
+            blocks=p.get("blocks"),
+            thread_ts=p.get("thread_ts"),
+        )
+        if p.get("pin"):
+            await chat.pin(channel=posted.channel, ts=posted.ts)
+        return {"channel": posted.channel, "ts": posted.ts}
+
+    async def do_update(item: OutboxItem) -> dict[str, Any]:
+        p = item.payload
+        done = await chat.update_message(
+            channel=p["channel"], ts=p["ts"], text=p["text"], blocks=p.get("blocks")
+        )
+        return {"channel": done.channel, "ts": done.ts}
+
+    async def do_invite(item: OutboxItem) -> None:
+        await chat.invite(channel=item.payload["channel"], users=list(item.payload["users"]))
+
+    async def do_topic(item: OutboxItem) -> None:
+        await chat.set_topic(channel=item.payload["channel"], topic=item.payload["topic"])
+
+    outbox.register("slack.post", do_post)
+    outbox.register("slack.update", do_update)
+    outbox.register("slack.invite", do_invite)
+    outbox.register("slack.topic", do_topic)

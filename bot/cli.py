@@ -1,0 +1,171 @@
+"""The ``cmdcenter`` command: serve, socket, migrate, check-config, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.config import Config, load_config
+from bot.demo import add_demo_parser
+from bot.errors import ConfigError
+from bot.settings import Settings, load_settings
+
+log = logging.getLogger("cmdcenter")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _load(*, require_config: bool = False) -> tuple[Settings, Config]:
+    settings = load_settings()
+    config = load_config(settings.config_path, required=require_config)
+    return settings, config
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from bot.app import build_app, build_services
+    from bot.db.migrate import upgrade
+    from bot.web import build_web
+
+    settings, config = _load()
+    settings.require("slack_bot_token", "slack_signing_secret")
+    _setup_logging(settings.log_level)
+    upgrade(settings.database_url)
+    services = build_services(settings, config)
+    web = build_web(build_app(services), services)
+    log.info("cmdcenter listening on http://%s:%d/slack/events", args.host, args.port)
+    uvicorn.run(web, host=args.host, port=args.port, log_level=settings.log_level.lower(), access_log=False)
+    return 0
+
+
+def cmd_socket(_: argparse.Namespace) -> int:
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    from bot.app import Worker, build_app, build_services
+    from bot.db.migrate import upgrade
+
+    settings, config = _load()
+    _setup_logging(settings.log_level)
+    settings.require("slack_bot_token", "slack_signing_secret", "slack_app_token")
+    assert settings.slack_app_token is not None
+    upgrade(settings.database_url)
+    services = build_services(settings, config)
+    app = build_app(services)
+
+    async def main() -> None:
+        worker = Worker(services)
+        worker.start()
+        try:
+            token = settings.slack_app_token.get_secret_value()  # type: ignore[union-attr]
+            await AsyncSocketModeHandler(app, token).start_async()  # type: ignore[no-untyped-call]
+        finally:
+            await worker.stop()
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from bot.db.migrate import upgrade
+
+    settings = load_settings()
+    _setup_logging(settings.log_level)
+    upgrade(settings.database_url, args.revision)
+    print(f"database at revision {args.revision}")
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    problems: list[str] = []
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        problems += exc.problems
+        settings = None
+    path = args.config or (settings.config_path if settings else None)
+    if path is not None:
+        try:
+            config = load_config(path, required=True)
+            problems += _cross_check(config)
+        except ConfigError as exc:
+            problems += exc.problems
+    if settings is not None and not args.config_only:
+        try:
+            settings.require("slack_bot_token", "slack_signing_secret")
+        except ConfigError as exc:
+            problems += [f"settings: {p}" for p in exc.problems]
+    if problems:
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        print(f"{len(problems)} problem(s) found", file=sys.stderr)
+        return 1
+    print(f"{path}: OK")
+    return 0
+
+
+def _cross_check(config: Config) -> list[str]:
+    """Checks that span sections (a rule naming an unknown service...)."""
+    problems: list[str] = []
+    names = {s.name for s in config.services}
+    for i, rule in enumerate(config.access):
+        for service in rule.services:
+            if service != "*" and service not in names:
+                problems.append(f"access[{i}].services: unknown service {service!r}")
+        if not rule.users and not rule.usergroups:
+            problems.append(f"access[{i}]: a rule needs users or usergroups")
+    return problems
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cmdcenter", description="Slack chat-ops bot for incidents and releases"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run in HTTP mode (Slack sends requests to /slack/events)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=3000)
+    serve.set_defaults(func=cmd_serve)
+
+    socket = sub.add_parser("socket", help="run in Socket Mode (needs SLACK_APP_TOKEN; no public URL)")
+    socket.set_defaults(func=cmd_socket)
+
+    migrate = sub.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("revision", nargs="?", default="head")
+    migrate.set_defaults(func=cmd_migrate)
+
+    check = sub.add_parser("check-config", help="validate the YAML config and the settings")
+    check.add_argument("--config", type=Path, default=None, help="config file to check")
+    check.add_argument("--config-only", action="store_true", help="skip the Slack token checks")
+    check.set_defaults(func=cmd_check_config)
+
+    add_demo_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

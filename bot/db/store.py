@@ -1,0 +1,51 @@
+"""Small storage helpers shared by the services. They take a session and never commit on their own."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel
+
+
+async def insert_ignore(
+    session: AsyncSession, model: type[SQLModel], values: dict[str, Any], *, conflict: list[str]
+) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING; True when a row was inserted."""
+    table = model.__table__  # type: ignore[attr-defined]
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    stmt: Any
+    if dialect == "postgresql":
+        stmt = postgresql.insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
+    else:
+        stmt = sqlite.insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
+    result = await session.execute(stmt)
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def claim_lease(
+    session: AsyncSession,
+    model: type[SQLModel],
+    row_id: int,
+    *,
+    owner: str,
+    now: datetime,
+    lease: timedelta,
+    status: str = "pending",
+) -> bool:
+    """Take a row's lease with one conditional UPDATE: safe across replicas on SQLite and PostgreSQL.
+
+    A row whose lease expired (its holder died) can be taken over.
+    """
+    table = model.__table__  # type: ignore[attr-defined]
+    stmt = (
+        sa.update(table)
+        .where(table.c.id == row_id, table.c.status == status)
+        .where(sa.or_(table.c.lease_until.is_(None), table.c.lease_until < now))
+        .values(lease_owner=owner, lease_until=now + lease)
+    )
+    result = await session.execute(stmt)
+    return bool(getattr(result, "rowcount", 0))

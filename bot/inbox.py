@@ -1,0 +1,132 @@
+"""The inbox of Slack requests: each event id (and each slash command, by its trigger id) is recorded
+before Slack gets its 200, and handled once.
+
+Bolt's middleware calls ``record`` while the HTTP request is still open: a retried delivery
+(``X-Slack-Retry-Num``) or the same event on another replica finds the row and is answered 200
+without running anything. ``process`` runs the handler registered for the event type and marks the
+row done; the worker re-processes rows left ``received`` by a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from bot.db.engine import Database
+from bot.db.models import ProcessedEvent
+from bot.db.store import insert_ignore
+
+log = logging.getLogger(__name__)
+
+EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def command_key(trigger_id: str) -> str:
+    return f"cmd:{trigger_id}"
+
+
+def event_key(event: dict[str, Any]) -> str:
+    """The type a handler is registered for: ``message`` events by subtype (``message/message_changed``)."""
+    kind = str(event.get("type", ""))
+    subtype = event.get("subtype")
+    return f"{kind}/{subtype}" if kind == "message" and subtype else kind
+
+
+class Inbox:
+    def __init__(self, db: Database, *, stale_after: float = 30.0) -> None:
+        self.db = db
+        self.stale_after = timedelta(seconds=stale_after)
+        self._handlers: dict[str, EventHandler] = {}
+
+    def register(self, key: str, handler: EventHandler) -> None:
+        self._handlers[key] = handler
+
+    def handles(self, event: dict[str, Any]) -> bool:
+        return event_key(event) in self._handlers
+
+    async def record(self, body: dict[str, Any]) -> bool:
+        """Store the event; False when this event id was seen before (a retry or a duplicate)."""
+        event_id = str(body.get("event_id") or "")
+        if not event_id:
+            return True
+        return await self._insert(event_id, event_key(body.get("event") or {}), body)
+
+    async def record_command(self, body: dict[str, Any]) -> bool:
+        """Store a slash command before it is acked (so a crash right after the ack loses nothing).
+
+        False when this invocation (its trigger id) was recorded before.
+        """
+        trigger = str(body.get("trigger_id") or "")
+        if not trigger:
+            return True
+        return await self._insert(command_key(trigger), "command", body)
+
+    async def _insert(self, key: str, kind: str, payload: dict[str, Any]) -> bool:
+        async with self.db.session() as session:
+            return await insert_ignore(
+                session,
+                ProcessedEvent,
+                {
+                    "event_id": key,
+                    "event_type": kind,
+                    "payload": payload,
+                    "status": "received",
+                    "received_at": datetime.now(UTC),
+                },
+                conflict=["event_id"],
+            )
+
+    async def mark(self, key: str, status: str) -> None:
+        """``processing`` when a command starts (a crash then never replays it), ``done`` when it ends."""
+        async with self.db.session() as session:
+            await session.execute(
+                sa.update(ProcessedEvent)
+                .where(col(ProcessedEvent.event_id) == key)
+                .values(status=status, processed_at=datetime.now(UTC))
+            )
+
+    async def process(self, body: dict[str, Any]) -> None:
+        if "command" in body and "event" not in body:
+            replay = self._handlers.get("command")
+            if replay is not None:
+                await replay(body)
+            return
+        event = body.get("event") or {}
+        handler = self._handlers.get(event_key(event))
+        event_id = str(body.get("event_id") or "")
+        status = "done"
+        try:
+            if handler is not None:
+                await handler(body)
+        except Exception:
+            status = "failed"
+            log.exception("event %s (%s) failed", event_id, event_key(event))
+        if event_id:
+            async with self.db.session() as session:
+                await session.execute(
+                    sa.update(ProcessedEvent)
+                    .where(col(ProcessedEvent.event_id) == event_id)
+                    .values(status=status, processed_at=datetime.now(UTC))
+                )
+
+    async def recover(self) -> int:
+        """Process events a crashed process recorded but never finished."""
+        cutoff = datetime.now(UTC) - self.stale_after
+        async with self.db.session() as session:
+            rows = list(
+                (
+                    await session.execute(
+                        select(ProcessedEvent)
+                        .where(ProcessedEvent.status == "received", col(ProcessedEvent.received_at) < cutoff)
+                        .limit(100)
+                    )
+                ).scalars()
+            )
+        for row in rows:
+            await self.process(row.payload)
+        return len(rows)

@@ -1,0 +1,331 @@
+"""PagerDuty: page on-call for an incident, acknowledge, resolve, escalate; on-call lookups.
+
+Every PagerDuty event is an outbox item keyed by a stable ``dedup_key`` derived from the incident id,
+so retries (ours, or after a crash) never open a second alert. On-call lookups run once the incident
+channel exists: the people on call are invited, and the first level becomes commander unless someone
+was assigned the role explicitly.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import select
+
+from bot import chat_ops, jobs
+from bot.app import Services
+from bot.context import Invocation, Reply
+from bot.db.models import Incident, OutboxItem, TimelineEntry
+from bot.errors import NotFound, PagerError, UsageError
+from bot.incidents import parse as p
+from bot.incidents.store import add_timeline, get_incident
+from bot.outbox import enqueue
+from bot.ports import Link, OnCall
+
+ESCALATE = "incident.escalate"
+
+
+def dedup_key(incident: Incident, service: str | None = None) -> str:
+    base = f"cmdcenter-inc-{incident.id}"
+    return f"{base}-{service}" if service and service != incident.service else base
+
+
+def _policy(svc: Services, incident: Incident) -> Any:
+    return svc.config.severities.get(incident.severity)  # type: ignore[call-overload]
+
+
+async def record_page(
+    session: AsyncSession, svc: Services, incident: Incident, *, action: str, service: str | None = None
+) -> None:
+    key = dedup_key(incident, service)
+    await enqueue(
+        session,
+        key=f"pd:{key}:{action}:{incident.severity if action == 'trigger' else ''}",
+        op="pagerduty.event",
+        target="pagerduty",
+        payload={"incident_id": incident.id, "action": action, "dedup_key": key, "service": service},
+        ordering_key=f"pd:{key}",
+        incident_id=incident.id,
+    )
+
+
+def _routing_key(svc: Services, service: str | None) -> str | None:
+    config = svc.config.service(service) if service else None
+    return config.pagerduty.routing_key if config else None
+
+
+async def _oncalls(svc: Services, service: str | None) -> list[OnCall]:
+    config = svc.config.service(service) if service else None
+    policy = config.pagerduty.escalation_policy_id if config else None
+    if svc.oncall is None or not policy:
+        return []
+    return await svc.oncall.oncalls(escalation_policy_id=policy)
+
+
+async def _slack_users(svc: Services, people: list[OnCall]) -> list[tuple[OnCall, str | None]]:
+    """Each person on call with their Slack user id (by email), or None when they cannot be found."""
+    mapped: list[tuple[OnCall, str | None]] = []
+    for person in people:
+        user = await svc.chat.user_by_email(email=person.email) if person.email else None
+        mapped.append((person, user.id if user else None))
+    return mapped
+
+
+async def _slack_ids(svc: Services, people: list[OnCall]) -> tuple[list[str], list[str]]:
+    """Slack user ids for the people on call, and the names of those who could not be mapped."""
+    mapped = await _slack_users(svc, people)
+    return [uid for _, uid in mapped if uid], [person.name for person, uid in mapped if uid is None]
+
+
+def register(svc: Services) -> None:
+    async def on_declared(session: AsyncSession, incident: Incident) -> None:
+        policy = _policy(svc, incident)
+        if policy and policy.page and svc.pager is not None:
+            await record_page(session, svc, incident, action="trigger")
+            if policy.escalate_after_minutes:
+                due = incident.declared_at + timedelta(minutes=policy.escalate_after_minutes)
+                await jobs.schedule(
+                    session,
+                    key=f"inc{incident.id}:escalate:2",
+                    kind=ESCALATE,
+                    due_at=due,
+                    payload={"incident_id": incident.id, "level": 2},
+                )
+
+    async def on_channel_opened(session: AsyncSession, incident: Incident) -> None:
+        if svc.oncall is not None and incident.service:
+            await enqueue(
+                session,
+                key=f"inc{incident.id}:oncall",
+                op="pagerduty.oncall_invite",
+                target="pagerduty",
+                payload={"incident_id": incident.id, "level": 1},
+                incident_id=incident.id,
+            )
+
+    async def on_severity(session: AsyncSession, incident: Incident, old: str) -> None:
+        policy = _policy(svc, incident)
+        if policy and policy.page and incident.paged_at is None and svc.pager is not None:
+            await record_page(session, svc, incident, action="trigger")
+
+    async def on_resolved(session: AsyncSession, incident: Incident) -> None:
+        if incident.paged_at is not None and svc.pager is not None:
+            await record_page(session, svc, incident, action="resolve")
+        await jobs.cancel(session, key_prefix=f"inc{incident.id}:escalate:")
+
+    async def deliver(item: OutboxItem) -> dict[str, Any]:
+        if svc.pager is None:
+            raise PagerError("PagerDuty is not configured (PAGERDUTY_ROUTING_KEY)", retryable=False)
+        async with svc.db.session() as session:
+            incident = await get_incident(session, item.payload["incident_id"])
+        action, key, service = item.payload["action"], item.payload["dedup_key"], item.payload.get("service")
+        service = service or incident.service
+        routing_key = _routing_key(svc, service)
+        if action == "trigger":
+            policy = _policy(svc, incident)
+            links = []
+            if incident.channel_id and svc.settings.slack_api_url:
+                links.append(
+                    Link(
+                        href=f"https://slack.com/app_redirect?channel={incident.channel_id}",
+                        text=f"Slack #{incident.channel_name}",
+                    )
+                )
+            result = await svc.pager.trigger(
+                dedup_key=key,
+                summary=f"[{incident.severity.upper()}] {incident.ref}: {incident.title}",
+                severity=policy.pagerduty_severity if policy else "error",
+                source="cmdcenter",
+                component=service,
+                custom_details={
+                    "incident": incident.ref,
+                    "severity": incident.severity.upper(),
+                    "status": incident.status,
+                    "commander": incident.commander,
+                    "service": service,
+                    "slack_channel": incident.channel_name,
+                },
+                links=links,
+                routing_key=routing_key,
+            )
+        elif action == "acknowledge":
+            result = await svc.pager.acknowledge(dedup_key=key, routing_key=routing_key)
+        else:
+            result = await svc.pager.resolve(dedup_key=key, routing_key=routing_key)
+        async with svc.db.session() as session:
+            incident = await get_incident(session, incident.id or 0)
+            now = svc.clock.now()
+            if action == "trigger" and incident.paged_at is None:
+                incident.paged_at = now
+            text = {
+                "trigger": f"Paged on-call via PagerDuty ({service or 'default service'})",
+                "acknowledge": "PagerDuty alert acknowledged",
+                "resolve": "PagerDuty alert resolved",
+            }[action]
+            await add_timeline(session, incident, kind="page", text=text, at=now)
+        svc.outbox.kick()
+        return {"dedup_key": result.dedup_key, "status": result.status}
+
+    async def oncall_invite(item: OutboxItem) -> dict[str, Any]:
+        async with svc.db.session() as session:
+            incident = await get_incident(session, item.payload["incident_id"])
+        level = int(item.payload.get("level", 1))
+        try:
+            people = [o for o in await _oncalls(svc, incident.service) if o.escalation_level == level]
+        except PagerError as exc:
+            if exc.retryable and item.attempts < 2:
+                raise
+            people, error = [], str(exc)
+        else:
+            error = ""
+        users, missing = await _slack_ids(svc, people)
+        async with svc.db.session() as session:
+            incident = await get_incident(session, incident.id or 0)
+            assert incident.channel_id is not None
+            key = f"inc{incident.id}:oncall:{level}"
+            await chat_ops.invite(
+                session,
+                key=f"{key}:invite",
+                channel=incident.channel_id,
+                users=users,
+                incident_id=incident.id,
+            )
+            if level == 1 and users and not await _commander_assigned(session, incident):
+                incident.commander = users[0]
+                await chat_ops.topic(
+                    session,
+                    key=f"{key}:topic",
+                    channel=incident.channel_id,
+                    text=str(svc.renderer.text("incident/topic", incident=incident)),
+                    incident_id=incident.id,
+                )
+            msg = svc.renderer.message(
+                "incident/oncall_invited",
+                incident=incident,
+                users=users,
+                missing=missing,
+                error=error,
+                level=level,
+            )
+            await chat_ops.post(
+                session, key=f"{key}:post", channel=incident.channel_id, message=msg, incident_id=incident.id
+            )
+            if users:
+                await add_timeline(
+                    session,
+                    incident,
+                    kind="page",
+                    text=f"On-call level {level} invited: " + ", ".join(f"<@{u}>" for u in users),
+                    at=svc.clock.now(),
+                )
+        svc.outbox.kick()
+        return {"invited": users, "missing": missing}
+
+    async def escalate(job: Any) -> None:
+        level = int(job.payload["level"])
+        async with svc.db.session() as session:
+            incident = await session.get(Incident, job.payload["incident_id"])
+            if incident is None or not incident.is_open or incident.acknowledged_at is not None:
+                return
+            incident.escalation_level = max(incident.escalation_level, level)
+            msg = svc.renderer.message(
+                "incident/escalated",
+                incident=incident,
+                level=level,
+                minutes=int((svc.clock.now() - incident.declared_at).total_seconds() // 60),
+            )
+            for channel in filter(None, (incident.channel_id, svc.config.slack.incident_channel)):
+                await chat_ops.post(
+                    session, key=f"{job.key}:{channel}", channel=channel, message=msg, incident_id=incident.id
+                )
+            if incident.channel_id and svc.oncall is not None:
+                await enqueue(
+                    session,
+                    key=f"inc{incident.id}:oncall-level{level}",
+                    op="pagerduty.oncall_invite",
+                    target="pagerduty",
+                    payload={"incident_id": incident.id, "level": level},
+                    incident_id=incident.id,
+                )
+            await add_timeline(
+                session,
+                incident,
+                kind="page",
+                text=f"Not acknowledged: escalated to level {level}",
+                at=svc.clock.now(),
+            )
+        svc.outbox.kick()
+
+    svc.hooks.declared.append(on_declared)
+    svc.hooks.channel_opened.append(on_channel_opened)
+    svc.hooks.severity_changed.append(on_severity)
+    svc.hooks.resolved.append(on_resolved)
+    svc.outbox.register("pagerduty.event", deliver)
+    svc.outbox.register("pagerduty.oncall_invite", oncall_invite)
+    svc.jobs.register(ESCALATE, escalate)
+    commands = svc.extras.setdefault("incident_commands", {})
+    commands["Ack"] = ack
+    commands["Page"] = page
+    commands["OnCallCmd"] = oncall
+
+
+async def _commander_assigned(session: AsyncSession, incident: Incident) -> bool:
+    rows = await session.execute(
+        select(TimelineEntry).where(TimelineEntry.incident_id == incident.id, TimelineEntry.kind == "role")
+    )
+    return any(e.text.startswith("Commander") for e in rows.scalars())
+
+
+async def ack(svc: Services, cmd: p.IncidentCommand, inv: Invocation, incident_id: int | None) -> Reply:
+    if svc.pager is None:
+        raise UsageError("PagerDuty is not configured: set PAGERDUTY_ROUTING_KEY.")
+    async with svc.db.session() as session:
+        incident = await get_incident(session, incident_id or 0)
+        if incident.paged_at is None:
+            raise NotFound(f"{incident.ref} has not paged anyone yet.")
+        now = svc.clock.now()
+        incident.acknowledged_at = incident.acknowledged_at or now
+        await record_page(session, svc, incident, action="acknowledge")
+        await add_timeline(session, incident, kind="page", text="Acknowledged", author=inv.user_id, at=now)
+        await jobs.cancel(session, key_prefix=f"inc{incident.id}:escalate:")
+    svc.outbox.kick()
+    return Reply(
+        message=svc.renderer.message("incident/done", text=f"{incident.ref} acknowledged in PagerDuty.")
+    )
+
+
+async def page(svc: Services, cmd: p.IncidentCommand, inv: Invocation, incident_id: int | None) -> Reply:
+    assert isinstance(cmd, p.Page)
+    if svc.pager is None:
+        raise UsageError("PagerDuty is not configured: set PAGERDUTY_ROUTING_KEY.")
+    if cmd.service and svc.config.service(cmd.service) is None:
+        raise NotFound(f"Unknown service `{cmd.service}`.")
+    async with svc.db.session() as session:
+        incident = await get_incident(session, incident_id or 0)
+        await record_page(session, svc, incident, action="trigger", service=cmd.service)
+        await add_timeline(
+            session,
+            incident,
+            kind="page",
+            author=inv.user_id,
+            at=svc.clock.now(),
+            text=f"Page requested for {cmd.service or incident.service or 'the default service'}",
+        )
+    svc.outbox.kick()
+    return Reply(message=svc.renderer.message("incident/done", text="Paging on-call."))
+
+
+async def oncall(svc: Services, cmd: p.IncidentCommand, inv: Invocation, incident_id: int | None) -> Reply:
+    assert isinstance(cmd, p.OnCallCmd)
+    service = cmd.service
+    if service is None and incident_id is not None:
+        async with svc.db.session() as session:
+            service = (await get_incident(session, incident_id)).service
+    if service is None:
+        raise UsageError("Name a service: `/incident oncall checkout`.")
+    if svc.config.service(service) is None:
+        raise NotFound(f"Unknown service `{service}`.")
+    rows = await _slack_users(svc, await _oncalls(svc, service))
+    return Reply(message=svc.renderer.message("incident/oncall", service=service, rows=rows))

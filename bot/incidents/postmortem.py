@@ -1,0 +1,148 @@
+"""The post-mortem (RCA) draft, rendered from the incident and its timeline, and follow-up action items.
+
+Durations follow the runbook definitions: detection = declared - first sign of trouble (the
+earliest timeline entry, e.g. a captured alert); mitigation = mitigated - declared; total =
+resolved - first sign of trouble.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from bot import chat_ops
+from bot.app import Services
+from bot.context import Reply
+from bot.db.models import ActionItem, Incident, OutboxItem, TimelineEntry
+from bot.incidents.store import add_timeline, get_incident, timeline
+from bot.outbox import enqueue
+
+
+class Durations(BaseModel):
+    started_at: datetime
+    detection: timedelta | None
+    mitigation: timedelta | None
+    total: timedelta | None
+
+
+def durations(incident: Incident, entries: list[TimelineEntry]) -> Durations:
+    started = min([incident.declared_at, *(e.occurred_at for e in entries)])
+    return Durations(
+        started_at=started,
+        detection=incident.declared_at - started,
+        mitigation=(incident.mitigated_at - incident.declared_at) if incident.mitigated_at else None,
+        total=(incident.resolved_at - started) if incident.resolved_at else None,
+    )
+
+
+async def action_items(svc: Services, incident_id: int) -> list[ActionItem]:
+    async with svc.db.session() as session:
+        rows = await session.execute(
+            select(ActionItem).where(ActionItem.incident_id == incident_id).order_by(col(ActionItem.id))
+        )
+        return list(rows.scalars())
+
+
+async def render(svc: Services, incident_id: int) -> tuple[Incident, str]:
+    async with svc.db.session() as session:
+        incident = await get_incident(session, incident_id)
+        entries = await timeline(session, incident_id)
+    items = await action_items(svc, incident_id)
+    policy = svc.config.severities.get(incident.severity)  # type: ignore[call-overload]
+    text = svc.renderer.document(
+        "postmortem/draft",
+        incident=incident,
+        entries=entries,
+        items=items,
+        d=durations(incident, entries),
+        policy=policy,
+        generated_at=svc.clock.now(),
+    )
+    return incident, text
+
+
+async def draft(svc: Services, incident_id: int, *, user: str, reason: str = "on request") -> Reply:
+    """Record the upload of a fresh draft to the incident channel and its link in #incident-bridge."""
+    now = svc.clock.now()
+    async with svc.db.session() as session:
+        incident = await get_incident(session, incident_id)
+        await enqueue(
+            session,
+            key=f"inc{incident.id}:postmortem:{int(now.timestamp())}",
+            op="incident.postmortem_upload",
+            target="slack",
+            payload={"incident_id": incident.id, "user": user, "reason": reason},
+            ordering_key=incident.channel_id,
+            incident_id=incident.id,
+        )
+    svc.outbox.kick()
+    return Reply(
+        message=svc.renderer.message(
+            "incident/done",
+            text=f"Drafting the post-mortem of {incident.ref}; it will be uploaded to its channel.",
+        )
+    )
+
+
+async def add_action(
+    svc: Services, incident_id: int, *, user: str, owner: str, due: date, text: str
+) -> Reply:
+    now = svc.clock.now()
+    async with svc.db.session() as session:
+        incident = await get_incident(session, incident_id)
+        item = ActionItem(
+            incident_id=incident_id, owner=owner, due=due, text=text, created_by=user, created_at=now
+        )
+        session.add(item)
+        await add_timeline(
+            session,
+            incident,
+            kind="action",
+            text=f"Action item for <@{owner}> due {due}: {text}",
+            author=user,
+            at=now,
+        )
+    svc.outbox.kick()
+    return Reply(
+        message=svc.renderer.message("incident/done", text=f"Action item recorded on {incident.ref}.")
+    )
+
+
+def register(svc: Services) -> None:
+    async def upload(item: OutboxItem) -> dict[str, str]:
+        incident, text = await render(svc, item.payload["incident_id"])
+        channel = incident.channel_id or svc.config.slack.incident_channel
+        file_id = await svc.chat.upload_file(
+            channel=channel,
+            content=text,
+            filename=f"{incident.ref.lower()}-postmortem.md",
+            title=f"{incident.ref} post-mortem draft",
+            initial_comment=str(svc.renderer.text("postmortem/uploaded", incident=incident)),
+        )
+        async with svc.db.session() as session:
+            await chat_ops.post(
+                session,
+                key=f"{item.key}:bridge",
+                channel=svc.config.slack.incident_channel,
+                message=svc.renderer.message("postmortem/linked", incident=incident, file_id=file_id),
+                incident_id=incident.id,
+            )
+        svc.outbox.kick()
+        return {"file_id": file_id}
+
+    async def on_resolved(session: AsyncSession, incident: Incident) -> None:
+        await enqueue(
+            session,
+            key=f"inc{incident.id}:postmortem:resolved",
+            op="incident.postmortem_upload",
+            target="slack",
+            payload={"incident_id": incident.id, "user": "", "reason": "resolved"},
+            ordering_key=incident.channel_id,
+            incident_id=incident.id,
+        )
+
+    svc.outbox.register("incident.postmortem_upload", upload)
+    svc.hooks.resolved.append(on_resolved)

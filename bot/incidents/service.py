@@ -1,0 +1,287 @@
+"""The incident lifecycle: declare, status, severity, roles, resolve.
+
+Each function is one transaction: it changes the incident, records its timeline entries, and records
+every Slack post as an outbox item in that same transaction, then kicks the worker. Nothing a
+responder did is lost when Slack (or the process) fails half-way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from bot import chat_ops
+from bot.app import Services
+from bot.config import SEVERITIES, Severity
+from bot.db.models import Incident
+from bot.errors import Conflict, NotFound
+from bot.incidents import reminders
+from bot.incidents.parse import Role, Status
+from bot.incidents.store import add_timeline, get_incident
+from bot.outbox import enqueue
+from bot.render import RenderedMessage
+
+DOUBLE_SUBMIT_WINDOW = timedelta(minutes=5)
+
+
+def severity_rank(severity: str) -> int:
+    """sev1 → 1 (most severe) ... sev4 → 4."""
+    return SEVERITIES.index(severity) + 1 if severity in SEVERITIES else 9
+
+
+def _declare_key(user: str, title: str, now: datetime) -> str:
+    bucket = int(now.timestamp() // DOUBLE_SUBMIT_WINDOW.total_seconds())
+    digest = hashlib.sha256(" ".join(title.lower().split()).encode()).hexdigest()[:16]
+    return f"{user}:{digest}:{bucket}"
+
+
+async def _recent_duplicate(session: AsyncSession, user: str, title: str, now: datetime) -> Incident | None:
+    rows = await session.execute(
+        select(Incident)
+        .where(Incident.declared_by == user, col(Incident.declared_at) >= now - DOUBLE_SUBMIT_WINDOW)
+        .order_by(col(Incident.id).desc())
+    )
+    norm = " ".join(title.lower().split())
+    return next((i for i in rows.scalars() if " ".join(i.title.lower().split()) == norm), None)
+
+
+async def declare(
+    svc: Services,
+    *,
+    user: str,
+    severity: Severity,
+    title: str,
+    service: str | None = None,
+    description: str = "",
+    origin_channel: str = "",
+) -> tuple[Incident, bool]:
+    """Store the incident and record its steps. Returns (incident, created); a double submit of the
+    same title by the same person within five minutes returns the first incident."""
+    if service is not None and svc.config.service(service) is None:
+        known = ", ".join(s.name for s in svc.config.services) or "none configured"
+        raise NotFound(f"Unknown service `{service}` (known: {known}).")
+    now = svc.clock.now()
+    try:
+        async with svc.db.session() as session:
+            existing = await _recent_duplicate(session, user, title, now)
+            if existing is not None:
+                return existing, False
+            incident = Incident(
+                title=title,
+                severity=severity,
+                service=service,
+                description=description,
+                status="investigating",
+                commander=user,
+                declared_by=user,
+                declare_key=_declare_key(user, title, now),
+                origin_channel=origin_channel or None,
+                declared_at=now,
+                last_update_at=now,
+            )
+            session.add(incident)
+            await session.flush()
+            await add_timeline(
+                session,
+                incident,
+                kind="declared",
+                text=f"Incident declared ({severity.upper()}): {title}",
+                author=user,
+                at=now,
+            )
+            await enqueue(
+                session,
+                key=f"inc{incident.id}:open-channel",
+                op="incident.open_channel",
+                target="slack",
+                payload={"incident_id": incident.id},
+                incident_id=incident.id,
+            )
+            await reminders.schedule_next(session, svc, incident, after=now)
+            await svc.hooks.run("declared", session, incident)
+    except IntegrityError:
+        # The same declaration raced in from a retry: return the one that won.
+        async with svc.db.session() as session:
+            existing = await _recent_duplicate(session, user, title, now)
+        if existing is None:
+            raise
+        return existing, False
+    svc.outbox.kick()
+    return incident, True
+
+
+async def set_status(svc: Services, incident_id: int, *, user: str, status: Status, message: str) -> Incident:
+    if status == "resolved":
+        return await resolve(svc, incident_id, user=user, summary=message)
+    now = svc.clock.now()
+    async with svc.db.session() as session:
+        incident = await get_incident(session, incident_id)
+        _require_open(incident)
+        incident.status = status
+        incident.last_update_at = now
+        if status == "identified" and incident.identified_at is None:
+            incident.identified_at = now
+        if status == "monitoring" and incident.mitigated_at is None:
+            incident.mitigated_at = now
+        entry = await add_timeline(
+            session,
+            incident,
+            kind="status",
+            text=f"Status → {status}" + (f": {message}" if message else ""),
+            author=user,
+            at=now,
+        )
+        msg = svc.renderer.message(
+            "incident/status_update", incident=incident, status=status, message=message, user=user
+        )
+        await _post_channel_and_bridge(session, svc, incident, msg, key=f"status:{entry.id}")
+        await _update_topic(session, svc, incident, key=f"status:{entry.id}")
+        await reminders.reschedule(session, svc, incident, after=now)
+        await svc.hooks.run("status_changed", session, incident)
+    svc.outbox.kick()
+    return incident
+
+
+async def set_severity(
+    svc: Services, incident_id: int, *, user: str, severity: Severity, reason: str
+) -> Incident:
+    now = svc.clock.now()
+    async with svc.db.session() as session:
+        incident = await get_incident(session, incident_id)
+        _require_open(incident)
+        old = incident.severity
+        if old == severity:
+            raise Conflict(f"{incident.ref} is already {severity.upper()}.")
+        incident.severity = severity
+        raised = severity_rank(severity) < severity_rank(old)
+        entry = await add_timeline(
+            session,
+            incident,
+            kind="severity",
+            text=f"Severity {old.upper()} → {severity.upper()}" + (f": {reason}" if reason else ""),
+            author=user,
+            at=now,
+        )
+        msg = svc.renderer.message(
+            "incident/severity_changed", incident=incident, old=old, raised=raised, reason=reason, user=user
+        )
+        key = f"sev:{entry.id}"
+        if incident.channel_id:
+            await chat_ops.post(
+                session,
+                key=f"{key}:channel",
+                channel=incident.channel_id,
+                message=msg,
+                incident_id=incident.id,
+            )
+        if raised:
+            await chat_ops.post(
+                session,
+                key=f"{key}:bridge",
+                channel=svc.config.slack.incident_channel,
+                message=msg,
+                incident_id=incident.id,
+            )
+        await _update_topic(session, svc, incident, key=key)
+        await reminders.reschedule(session, svc, incident, after=now)
+        await svc.hooks.run_severity(session, incident, old)
+    svc.outbox.kick()
+    return incident
+
+
+async def assign(svc: Services, incident_id: int, *, user: str, role: Role, assignee: str) -> Incident:
+    now = svc.clock.now()
+    async with svc.db.session() as session:
+        incident = await get_incident(session, incident_id)
+        _require_open(incident)
+        setattr(incident, role, assignee)
+        entry = await add_timeline(
+            session, incident, kind="role", text=f"{role.capitalize()}: <@{assignee}>", author=user, at=now
+        )
+        key = f"role:{entry.id}"
+        if incident.channel_id:
+            await chat_ops.invite(
+                session,
+                key=f"{key}:invite",
+                channel=incident.channel_id,
+                users=[assignee],
+                incident_id=incident.id,
+            )
+            msg = svc.renderer.message(
+                "incident/role_assigned", incident=incident, role=role, assignee=assignee, user=user
+            )
+            await chat_ops.post(
+                session, key=f"{key}:post", channel=incident.channel_id, message=msg, incident_id=incident.id
+            )
+        if role == "commander":
+            await _update_topic(session, svc, incident, key=key)
+    svc.outbox.kick()
+    return incident
+
+
+async def resolve(svc: Services, incident_id: int, *, user: str, summary: str) -> Incident:
+    now = svc.clock.now()
+    async with svc.db.session() as session:
+        incident = await get_incident(session, incident_id)
+        _require_open(incident)
+        incident.status = "resolved"
+        incident.resolved_at = now
+        incident.last_update_at = now
+        incident.mitigated_at = incident.mitigated_at or now
+        incident.resolution = summary
+        entry = await add_timeline(
+            session,
+            incident,
+            kind="resolved",
+            text="Resolved" + (f": {summary}" if summary else ""),
+            author=user,
+            at=now,
+        )
+        msg = svc.renderer.message("incident/resolved", incident=incident, summary=summary, user=user)
+        await _post_channel_and_bridge(session, svc, incident, msg, key=f"resolve:{entry.id}")
+        await _update_topic(session, svc, incident, key=f"resolve:{entry.id}")
+        await reminders.cancel_all(session, incident)
+        await svc.hooks.run("resolved", session, incident)
+    svc.outbox.kick()
+    return incident
+
+
+def _require_open(incident: Incident) -> None:
+    if not incident.is_open:
+        raise Conflict(
+            f"{incident.ref} is resolved (since {incident.resolved_at:%Y-%m-%d %H:%M} UTC); "
+            "declare a new incident if the problem is back."
+            if incident.resolved_at
+            else f"{incident.ref} is resolved."
+        )
+
+
+async def _post_channel_and_bridge(
+    session: AsyncSession, svc: Services, incident: Incident, msg: RenderedMessage, *, key: str
+) -> None:
+    if incident.channel_id:
+        await chat_ops.post(
+            session, key=f"{key}:channel", channel=incident.channel_id, message=msg, incident_id=incident.id
+        )
+    await chat_ops.post(
+        session,
+        key=f"{key}:bridge",
+        channel=svc.config.slack.incident_channel,
+        message=msg,
+        incident_id=incident.id,
+    )
+
+
+async def _update_topic(session: AsyncSession, svc: Services, incident: Incident, *, key: str) -> None:
+    if incident.channel_id:
+        await chat_ops.topic(
+            session,
+            key=f"{key}:topic",
+            channel=incident.channel_id,
+            text=str(svc.renderer.text("incident/topic", incident=incident)),
+            incident_id=incident.id,
+        )

@@ -1,0 +1,335 @@
+"""Statuspage: the public side of an incident.
+
+For the configured severities the bot prepares a customer-facing draft and posts it in the incident
+channel with Publish / Edit buttons; only people allowed ``statuspage.publish`` may publish (or the
+config publishes automatically). Once a public incident exists, status changes, severity changes and
+resolution update it (components follow severity, and go back to operational on resolution).
+All Statuspage calls are outbox items ordered per incident, so a retry never creates a second one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import select
+
+from bot import chat_ops
+from bot.app import Services
+from bot.context import Invocation, Reply
+from bot.db.models import Incident, OutboxItem, StatuspageDraft
+from bot.errors import Conflict, NotFound, UsageError
+from bot.incidents import parse as p
+from bot.incidents.steps import notify_failed
+from bot.incidents.store import add_timeline, get_incident
+from bot.outbox import enqueue
+from bot.ports import ComponentStatus, StatusPageStatus
+
+PUBLISH_ACTION = "statuspage_publish"
+EDIT_ACTION = "statuspage_edit"
+EDIT_VIEW = "statuspage_edit_view"
+
+
+def _public_status(incident: Incident) -> StatusPageStatus:
+    status = incident.status
+    return status if status in ("investigating", "identified", "monitoring", "resolved") else "investigating"  # type: ignore[return-value]
+
+
+def _components(svc: Services, incident: Incident) -> dict[str, ComponentStatus]:
+    service = svc.config.service(incident.service) if incident.service else None
+    if service is None or not service.statuspage_component_id:
+        return {}
+    if incident.status == "resolved":
+        return {service.statuspage_component_id: "operational"}
+    policy = svc.config.severities.get(incident.severity)  # type: ignore[call-overload]
+    status = policy.component_status if policy else None
+    return {service.statuspage_component_id: status} if status else {}
+
+
+def _wants_statuspage(svc: Services, incident: Incident) -> bool:
+    return svc.statuspage is not None and incident.severity in svc.config.statuspage.severities
+
+
+async def _new_draft(
+    session: AsyncSession, svc: Services, incident: Incident, *, user: str, body: str | None = None
+) -> StatuspageDraft:
+    text = body or str(svc.renderer.document("statuspage_incident", incident=incident)).strip()
+    draft = StatuspageDraft(
+        incident_id=incident.id or 0,
+        status=_public_status(incident),
+        body=text,
+        created_by=user,
+        created_at=svc.clock.now(),
+        channel_id=incident.channel_id,
+    )
+    session.add(draft)
+    await session.flush()
+    if svc.config.statuspage.auto_publish:
+        await _record_publish(session, svc, incident, draft, user="")
+    elif incident.channel_id:
+        await _record_card(session, incident, draft)
+    return draft
+
+
+async def _record_card(session: AsyncSession, incident: Incident, draft: StatuspageDraft) -> None:
+    await enqueue(
+        session,
+        key=f"sp-card:{draft.id}",
+        op="statuspage.post_card",
+        target="slack",
+        payload={"draft_id": draft.id},
+        ordering_key=incident.channel_id,
+        incident_id=incident.id,
+    )
+
+
+async def _record_publish(
+    session: AsyncSession, svc: Services, incident: Incident, draft: StatuspageDraft, *, user: str
+) -> None:
+    draft.state = "publishing"
+    draft.published_by = user or None
+    await enqueue(
+        session,
+        key=f"sp-publish:{draft.id}",
+        op="statuspage.publish",
+        target="statuspage",
+        payload={"draft_id": draft.id},
+        ordering_key=f"sp:{incident.id}",
+        incident_id=incident.id,
+    )
+
+
+async def _record_sync(session: AsyncSession, incident: Incident, reason: str) -> None:
+    await enqueue(
+        session,
+        key=f"sp-sync:{incident.id}:{reason}:{incident.status}:{incident.severity}",
+        op="statuspage.sync",
+        target="statuspage",
+        payload={"incident_id": incident.id, "reason": reason},
+        ordering_key=f"sp:{incident.id}",
+        incident_id=incident.id,
+    )
+
+
+async def publish(svc: Services, draft_id: int, inv: Invocation) -> Reply:
+    async with svc.db.session() as session:
+        draft = await session.get(StatuspageDraft, draft_id)
+        if draft is None:
+            raise NotFound("That Statuspage draft no longer exists.")
+        incident = await get_incident(session, draft.incident_id)
+    await svc.access.require(
+        action="statuspage.publish",
+        user=inv.user_id,
+        service=incident.service,
+        what="publish to the public status page",
+    )
+    async with svc.db.session() as session:
+        draft = await session.get(StatuspageDraft, draft_id)
+        assert draft is not None
+        if draft.state != "draft":
+            raise Conflict(f"This draft is already {draft.state}.")
+        await _record_publish(session, svc, incident, draft, user=inv.user_id)
+    svc.outbox.kick()
+    return Reply(message=svc.renderer.message("incident/done", text="Publishing to the status page."))
+
+
+async def open_editor(svc: Services, draft_id: int, inv: Invocation) -> Reply | None:
+    async with svc.db.session() as session:
+        draft = await session.get(StatuspageDraft, draft_id)
+    if draft is None or draft.state != "draft":
+        raise Conflict("Only an unpublished draft can be edited.")
+    if inv.trigger_id:
+        await svc.chat.open_view(
+            trigger_id=inv.trigger_id,
+            view=svc.renderer.view("statuspage/edit_modal", draft=draft, callback_id=EDIT_VIEW),
+        )
+    return None
+
+
+async def save_edit(svc: Services, view: dict[str, Any], inv: Invocation) -> Reply | None:
+    draft_id = int(view.get("private_metadata") or 0)
+    values = (view.get("state") or {}).get("values", {})
+    body = str(((values.get("body_block") or {}).get("body") or {}).get("value") or "").strip()
+    async with svc.db.session() as session:
+        draft = await session.get(StatuspageDraft, draft_id)
+        if draft is None or draft.state != "draft":
+            raise Conflict("Only an unpublished draft can be edited.")
+        draft.body = body
+        incident = await get_incident(session, draft.incident_id)
+        if draft.channel_id and draft.message_ts:
+            await chat_ops.update(
+                session,
+                key=f"sp-card:{draft.id}:edit:{svc.clock.now().timestamp()}",
+                channel=draft.channel_id,
+                ts=draft.message_ts,
+                message=_card(svc, incident, draft),
+                incident_id=incident.id,
+            )
+    svc.outbox.kick()
+    return None
+
+
+async def draft_update(
+    svc: Services, cmd: p.IncidentCommand, inv: Invocation, incident_id: int | None
+) -> Reply:
+    assert isinstance(cmd, p.StatuspageDraft)
+    if svc.statuspage is None:
+        raise UsageError("Statuspage is not configured: set STATUSPAGE_API_KEY and STATUSPAGE_PAGE_ID.")
+    async with svc.db.session() as session:
+        incident = await get_incident(session, incident_id or 0)
+        if incident.channel_id is None:
+            raise Conflict(f"{incident.ref} has no channel yet; try again in a moment.")
+        await _new_draft(session, svc, incident, user=inv.user_id, body=cmd.message)
+    svc.outbox.kick()
+    return Reply(
+        message=svc.renderer.message("incident/done", text="Statuspage draft posted in the channel.")
+    )
+
+
+def _card(svc: Services, incident: Incident, draft: StatuspageDraft) -> Any:
+    return svc.renderer.message(
+        "statuspage/draft",
+        incident=incident,
+        draft=draft,
+        publish_action=PUBLISH_ACTION,
+        edit_action=EDIT_ACTION,
+    )
+
+
+def register(svc: Services) -> None:
+    async def on_declared(session: AsyncSession, incident: Incident) -> None:
+        if _wants_statuspage(svc, incident):
+            await _new_draft(session, svc, incident, user=incident.declared_by)
+
+    async def on_channel_opened(session: AsyncSession, incident: Incident) -> None:
+        rows = await session.execute(
+            select(StatuspageDraft).where(
+                StatuspageDraft.incident_id == incident.id, StatuspageDraft.state == "draft"
+            )
+        )
+        for draft in rows.scalars():
+            draft.channel_id = incident.channel_id
+            await _record_card(session, incident, draft)
+
+    async def on_change(session: AsyncSession, incident: Incident) -> None:
+        if svc.statuspage is not None:
+            await _record_sync(session, incident, "status")
+
+    async def on_severity(session: AsyncSession, incident: Incident, old: str) -> None:
+        if svc.statuspage is None:
+            return
+        if incident.statuspage_incident_id is None and _wants_statuspage(svc, incident):
+            existing = await session.execute(
+                select(StatuspageDraft).where(StatuspageDraft.incident_id == incident.id)
+            )
+            if existing.scalars().first() is None:
+                await _new_draft(session, svc, incident, user=incident.commander)
+        await _record_sync(session, incident, "severity")
+
+    async def post_card(item: OutboxItem) -> dict[str, Any]:
+        async with svc.db.session() as session:
+            draft = await session.get(StatuspageDraft, item.payload["draft_id"])
+            assert draft is not None
+            incident = await get_incident(session, draft.incident_id)
+        channel = draft.channel_id or incident.channel_id
+        assert channel is not None
+        if draft.message_ts is None:
+            msg = _card(svc, incident, draft)
+            posted = await chat_ops.deliver_post(
+                svc.chat, item, channel=channel, text=msg.text, blocks=msg.blocks
+            )
+            async with svc.db.session() as session:
+                row = await session.get(StatuspageDraft, draft.id)
+                assert row is not None
+                row.message_ts, row.channel_id = posted.ts, posted.channel
+            return {"ts": posted.ts}
+        return {"ts": draft.message_ts}
+
+    async def do_publish(item: OutboxItem) -> dict[str, Any]:
+        assert svc.statuspage is not None
+        async with svc.db.session() as session:
+            draft = await session.get(StatuspageDraft, item.payload["draft_id"])
+            assert draft is not None
+            incident = await get_incident(session, draft.incident_id)
+        components = _components(svc, incident)
+        if incident.statuspage_incident_id is None:
+            public = await svc.statuspage.create_incident(
+                name=str(svc.renderer.document("statuspage/name", incident=incident)).strip(),
+                status=draft.status,  # type: ignore[arg-type]
+                body=draft.body,
+                components=components,
+            )
+        else:
+            public = await svc.statuspage.update_incident(
+                incident_id=incident.statuspage_incident_id,
+                status=draft.status,  # type: ignore[arg-type]
+                body=draft.body,
+                components=components,
+            )
+        async with svc.db.session() as session:
+            incident = await get_incident(session, incident.id or 0)
+            row = await session.get(StatuspageDraft, draft.id)
+            assert row is not None
+            incident.statuspage_incident_id = public.id
+            row.state, row.published_at = "published", svc.clock.now()
+            await add_timeline(
+                session,
+                incident,
+                kind="statuspage",
+                author=row.published_by,
+                at=svc.clock.now(),
+                text=f"Published to the status page ({row.status}): {row.body[:200]}",
+            )
+            if row.channel_id and row.message_ts:
+                await chat_ops.update(
+                    session,
+                    key=f"sp-card:{row.id}:published",
+                    channel=row.channel_id,
+                    ts=row.message_ts,
+                    message=_card(svc, incident, row),
+                    incident_id=incident.id,
+                )
+        svc.outbox.kick()
+        return {"statuspage_incident": public.id}
+
+    async def sync(item: OutboxItem) -> dict[str, Any]:
+        assert svc.statuspage is not None
+        async with svc.db.session() as session:
+            incident = await get_incident(session, item.payload["incident_id"])
+        if incident.statuspage_incident_id is None:
+            return {"skipped": "nothing public yet"}
+        body = str(svc.renderer.document("statuspage/update", incident=incident)).strip()
+        await svc.statuspage.update_incident(
+            incident_id=incident.statuspage_incident_id,
+            status=_public_status(incident),
+            body=body,
+            components=_components(svc, incident),
+        )
+        async with svc.db.session() as session:
+            incident = await get_incident(session, incident.id or 0)
+            await add_timeline(
+                session,
+                incident,
+                kind="statuspage",
+                at=svc.clock.now(),
+                text=f"Status page updated ({_public_status(incident)})",
+            )
+        svc.outbox.kick()
+        return {"status": incident.status}
+
+    async def publish_failed(item: OutboxItem) -> None:
+        async with svc.db.session() as session:
+            draft = await session.get(StatuspageDraft, item.payload["draft_id"])
+            if draft is not None and draft.state == "publishing":
+                draft.state = "draft"  # the Publish button works again
+        await notify_failed(svc, item)
+
+    svc.hooks.declared.append(on_declared)
+    svc.hooks.channel_opened.append(on_channel_opened)
+    svc.hooks.status_changed.append(on_change)
+    svc.hooks.resolved.append(on_change)
+    svc.hooks.severity_changed.append(on_severity)
+    svc.outbox.register("statuspage.post_card", post_card)
+    svc.outbox.register("statuspage.publish", do_publish, on_failure=publish_failed)
+    svc.outbox.register("statuspage.sync", sync)
+    svc.extras.setdefault("incident_commands", {})["StatuspageDraft"] = draft_update

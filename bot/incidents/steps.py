@@ -1,0 +1,195 @@
+"""Outbox steps of an incident: open its channel, start the timeline thread, post timeline entries.
+
+Each step is idempotent (it checks what is already done) because the outbox delivers at least once.
+A step that fails for good is reported once in the incident channel (or ``#incident-bridge``) with a
+pointer to ``/incident show``, where a Retry button puts it back in the queue.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot import chat_ops
+from bot.app import Services
+from bot.db.models import Incident, OutboxItem, TimelineEntry
+from bot.errors import ChatError
+from bot.incidents.naming import channel_name
+from bot.incidents.store import enqueue_timeline_post, timeline
+from bot.outbox import enqueue
+
+MAX_NAME_ATTEMPTS = 5
+
+
+async def _create_channel(svc: Services, incident: Incident) -> tuple[str, str]:
+    assert incident.id is not None
+    for attempt in range(MAX_NAME_ATTEMPTS):
+        name = channel_name(
+            svc.config.slack.incident_channel_pattern,
+            number=incident.id,
+            title=incident.title,
+            when=incident.declared_at,
+            suffix=f"-{attempt + 1}" if attempt else "",
+        )
+        try:
+            ref = await svc.chat.create_channel(name=name)
+            return ref.id, ref.name
+        except ChatError as exc:
+            if "name_taken" not in str(exc):
+                raise
+    raise ChatError(f"conversations.create: name_taken ({MAX_NAME_ATTEMPTS} names tried)", retryable=False)
+
+
+def register(svc: Services) -> None:
+    outbox = svc.outbox
+
+    async def open_channel(item: OutboxItem) -> dict[str, Any]:
+        async with svc.db.session() as session:
+            incident = await session.get(Incident, item.payload["incident_id"])
+        assert incident is not None and incident.id is not None
+        channel_id, name = incident.channel_id, incident.channel_name
+        if channel_id is None:
+            channel_id, name = await _create_channel(svc, incident)
+        async with svc.db.session() as session:
+            incident = await session.get(Incident, incident.id)
+            assert incident is not None and incident.id is not None
+            incident.channel_id, incident.channel_name = channel_id, name
+            key = f"inc{incident.id}"
+            await chat_ops.invite(
+                session,
+                key=f"{key}:invite",
+                channel=channel_id,
+                users=[incident.declared_by, incident.commander],
+                incident_id=incident.id,
+            )
+            await chat_ops.topic(
+                session,
+                key=f"{key}:topic",
+                channel=channel_id,
+                text=str(svc.renderer.text("incident/topic", incident=incident)),
+                incident_id=incident.id,
+            )
+            await chat_ops.post(
+                session,
+                key=f"{key}:declaration",
+                channel=channel_id,
+                message=svc.renderer.message("incident/declared", incident=incident),
+                pin=True,
+                incident_id=incident.id,
+            )
+            await enqueue(
+                session,
+                key=f"{key}:timeline-root",
+                op="incident.start_timeline",
+                target="slack",
+                payload={"incident_id": incident.id},
+                ordering_key=channel_id,
+                incident_id=incident.id,
+            )
+            await svc.hooks.run("channel_opened", session, incident)
+            await chat_ops.post(
+                session,
+                key=f"{key}:announce",
+                channel=svc.config.slack.incident_channel,
+                message=svc.renderer.message("incident/announce", incident=incident),
+                incident_id=incident.id,
+            )
+        outbox.kick()
+        return {"channel": channel_id, "name": name}
+
+    async def open_channel_failed(item: OutboxItem) -> None:
+        async with svc.db.session() as session:
+            incident = await session.get(Incident, item.payload["incident_id"])
+            if incident is None:
+                return
+            await chat_ops.post(
+                session,
+                key=f"inc{incident.id}:announce-nochannel",
+                channel=svc.config.slack.incident_channel,
+                message=svc.renderer.message(
+                    "incident/announce", incident=incident, channel_error=item.last_error
+                ),
+                incident_id=incident.id,
+            )
+        outbox.kick()
+
+    async def start_timeline(item: OutboxItem) -> dict[str, Any]:
+        async with svc.db.session() as session:
+            incident = await session.get(Incident, item.payload["incident_id"])
+        assert incident is not None and incident.channel_id is not None
+        ts = incident.timeline_ts
+        if ts is None:
+            root = svc.renderer.message("incident/timeline_root", incident=incident)
+            posted = await chat_ops.deliver_post(
+                svc.chat, item, channel=incident.channel_id, text=root.text, blocks=root.blocks
+            )
+            await svc.chat.pin(channel=posted.channel, ts=posted.ts)
+            ts = posted.ts
+        async with svc.db.session() as session:
+            incident = await session.get(Incident, incident.id)
+            assert incident is not None
+            incident.timeline_ts = ts
+            for entry in await timeline(session, incident.id or 0):
+                await enqueue_timeline_post(session, incident, entry)
+        outbox.kick()
+        return {"ts": ts}
+
+    async def timeline_post(item: OutboxItem) -> dict[str, Any]:
+        async with svc.db.session() as session:
+            incident = await session.get(Incident, item.payload["incident_id"])
+            entry = await session.get(TimelineEntry, item.payload["entry_id"])
+        if incident is None or entry is None or incident.channel_id is None or incident.timeline_ts is None:
+            return {"skipped": "timeline thread not started yet"}
+        msg = svc.renderer.message(
+            "incident/timeline_entry", entry=entry, variant=item.payload.get("variant")
+        )
+        posted = await chat_ops.deliver_post(
+            svc.chat,
+            item,
+            channel=incident.channel_id,
+            text=msg.text,
+            blocks=msg.blocks,
+            thread_ts=incident.timeline_ts,
+        )
+        return {"ts": posted.ts}
+
+    async def notice(item: OutboxItem) -> None:
+        msg = svc.renderer.message("incident/step_failed", item=item.payload["failed"])
+        await chat_ops.deliver_post(
+            svc.chat, item, channel=item.payload["channel"], text=msg.text, blocks=msg.blocks
+        )
+
+    outbox.register("incident.open_channel", open_channel, on_failure=open_channel_failed)
+    outbox.register("incident.start_timeline", start_timeline)
+    outbox.register("incident.timeline_post", timeline_post)
+    outbox.register("slack.post.notice", notice)
+
+    async def step_failed(item: OutboxItem) -> None:
+        await notify_failed(svc, item)
+
+    outbox.default_failure_notifier = step_failed
+
+
+async def notify_failed(svc: Services, item: OutboxItem) -> None:
+    """Tell the incident channel (else #incident-bridge) once that a step failed for good."""
+    if item.op == "slack.post.notice":
+        return  # the notice itself failed: do not loop
+    async with svc.db.session() as session:
+        incident = await session.get(Incident, item.incident_id) if item.incident_id else None
+        channel = (incident.channel_id if incident else None) or svc.config.slack.incident_channel
+        await enqueue(
+            session,
+            key=f"step-failed:{item.id}:{item.attempts}",
+            op="slack.post.notice",
+            target="slack",
+            payload={
+                "channel": channel,
+                "failed": {
+                    "op": item.op,
+                    "attempts": item.attempts,
+                    "last_error": item.last_error,
+                    "incident_id": item.incident_id,
+                },
+            },
+            incident_id=item.incident_id,
+        )
+    svc.outbox.kick()

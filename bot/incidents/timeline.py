@@ -1,0 +1,239 @@
+"""The incident timeline: notes, messages captured by reaction or shortcut, and the timeline view.
+
+One entry per captured message, enforced by the ``uq_timeline_source`` constraint (incident, channel,
+ts), so duplicate reactions, several capture emojis and Slack's retries never add a second entry.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from bot.app import Services
+from bot.context import Reply
+from bot.db.models import Incident, TimelineEntry
+from bot.db.store import insert_ignore
+from bot.errors import ChatError, NotFound
+from bot.incidents.store import (
+    add_timeline,
+    enqueue_timeline_post,
+    get_incident,
+    incident_in_channel,
+    timeline,
+)
+
+PAGE_SIZE = 25
+_MENTION = re.compile(r"<@([UW][A-Z0-9_]+)(?:\|([^>]*))?>")
+
+
+def ts_to_datetime(ts: str) -> datetime:
+    return datetime.fromtimestamp(float(ts), tz=UTC)
+
+
+async def add_note(svc: Services, incident_id: int, *, user: str, text: str) -> TimelineEntry:
+    now = svc.clock.now()
+    async with svc.db.session() as session:
+        incident = await get_incident(session, incident_id)
+        entry = await add_timeline(session, incident, kind="note", text=text, author=user, actor=user, at=now)
+    svc.outbox.kick()
+    return entry
+
+
+async def show_timeline(svc: Services, incident_id: int, *, page: int = 1) -> Reply:
+    async with svc.db.session() as session:
+        incident = await get_incident(session, incident_id)
+        entries = await timeline(session, incident_id)
+    pages = max(1, -(-len(entries) // PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    shown = entries[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    return Reply(
+        message=svc.renderer.message(
+            "incident/timeline", incident=incident, entries=shown, page=page, pages=pages, total=len(entries)
+        )
+    )
+
+
+async def _resolve_mentions(svc: Services, text: str) -> str:
+    names: dict[str, str] = {}
+    for user_id, label in set(_MENTION.findall(text)):
+        if label:
+            names[user_id] = label
+            continue
+        try:
+            user = await svc.chat.user(user_id=user_id)
+            names[user_id] = user.real_name or user.name
+        except ChatError:
+            names[user_id] = user_id
+    return _MENTION.sub(lambda m: "@" + names.get(m.group(1), m.group(1)), text)
+
+
+async def capture(
+    svc: Services, *, channel: str, ts: str, actor: str, message: dict[str, Any] | None = None
+) -> TimelineEntry | None:
+    """Record the message at (channel, ts) on the timeline of the channel's incident, once.
+
+    ``message`` is the message as Slack sent it (shortcut payloads carry it); otherwise it is fetched.
+    Returns None when the channel is not an incident channel or the message is the bot's own
+    timeline-thread post.
+    """
+    async with svc.db.session() as session:
+        incident = await incident_in_channel(session, channel)
+    if incident is None or incident.id is None:
+        return None
+    if message is None:
+        message = await svc.chat.get_message(channel=channel, ts=ts)
+    if message is None:
+        return None
+    if (
+        incident.timeline_ts
+        and (message.get("thread_ts") == incident.timeline_ts or ts == incident.timeline_ts)
+        and (message.get("bot_id") or message.get("subtype") == "bot_message")
+    ):
+        return None  # our own timeline thread
+    text = await _resolve_mentions(svc, str(message.get("text") or ""))
+    try:
+        permalink = await svc.chat.permalink(channel=channel, ts=ts)
+    except ChatError:
+        permalink = None
+    now = svc.clock.now()
+    async with svc.db.session() as session:
+        incident = await session.get(Incident, incident.id)
+        assert incident is not None and incident.id is not None
+        inserted = await insert_ignore(
+            session,
+            TimelineEntry,
+            {
+                "incident_id": incident.id,
+                "kind": "message",
+                "text": text,
+                "author": message.get("user") or message.get("bot_id"),
+                "actor": actor,
+                "occurred_at": ts_to_datetime(ts),
+                "recorded_at": now,
+                "source_channel": channel,
+                "source_ts": ts,
+                "permalink": permalink,
+                "deleted": False,
+            },
+            conflict=["incident_id", "source_channel", "source_ts"],
+        )
+        entry = await _entry_for(session, incident.id, channel, ts)
+        if entry is None:
+            return None
+        if inserted:
+            await enqueue_timeline_post(session, incident, entry)
+        elif entry.deleted:  # captured again after its reaction was removed
+            entry.deleted = False
+            entry.recorded_at = now
+            entry.actor = actor
+            await session.flush()
+            await enqueue_timeline_post(session, incident, entry, variant="recaptured")
+    svc.outbox.kick()
+    return entry
+
+
+async def _entry_for(session: Any, incident_id: int, channel: str, ts: str) -> TimelineEntry | None:
+    rows = await session.execute(
+        select(TimelineEntry).where(
+            TimelineEntry.incident_id == incident_id,
+            TimelineEntry.source_channel == channel,
+            TimelineEntry.source_ts == ts,
+        )
+    )
+    entry: TimelineEntry | None = rows.scalars().first()
+    return entry
+
+
+async def uncapture(svc: Services, *, channel: str, ts: str, reason: str = "reaction removed") -> bool:
+    """Remove the captured entry for (channel, ts), unless a capture reaction remains on the message."""
+    async with svc.db.session() as session:
+        incident = await incident_in_channel(session, channel)
+        if incident is None or incident.id is None:
+            return False
+        entry = await _entry_for(session, incident.id, channel, ts)
+        if entry is None or entry.deleted:
+            return False
+    if reason == "reaction removed":
+        message = await svc.chat.get_message(channel=channel, ts=ts)
+        remaining = {r.get("name") for r in (message or {}).get("reactions", []) if r.get("count", 0) > 0}
+        if remaining & set(svc.config.slack.timeline_emojis):
+            return False
+    async with svc.db.session() as session:
+        entry = await session.get(TimelineEntry, entry.id)
+        incident = await session.get(Incident, incident.id)
+        assert entry is not None and incident is not None
+        entry.deleted = True
+        entry.recorded_at = svc.clock.now()
+        await enqueue_timeline_post(session, incident, entry, variant="removed")
+    svc.outbox.kick()
+    return True
+
+
+async def edited(svc: Services, *, channel: str, ts: str, text: str) -> bool:
+    async with svc.db.session() as session:
+        incident = await incident_in_channel(session, channel)
+        if incident is None or incident.id is None:
+            return False
+        entry = await _entry_for(session, incident.id, channel, ts)
+        if entry is None:
+            return False
+    resolved = await _resolve_mentions(svc, text)
+    async with svc.db.session() as session:
+        await session.execute(
+            sa.update(TimelineEntry).where(col(TimelineEntry.id) == entry.id).values(text=resolved)
+        )
+    return True
+
+
+def register(svc: Services) -> None:
+    emojis = set(svc.config.slack.timeline_emojis)
+
+    async def on_reaction_added(body: dict[str, Any]) -> None:
+        event = body["event"]
+        item = event.get("item") or {}
+        if item.get("type") == "message" and event.get("reaction") in emojis:
+            await capture(svc, channel=item["channel"], ts=item["ts"], actor=event.get("user", ""))
+
+    async def on_reaction_removed(body: dict[str, Any]) -> None:
+        event = body["event"]
+        item = event.get("item") or {}
+        if item.get("type") == "message" and event.get("reaction") in emojis:
+            await uncapture(svc, channel=item["channel"], ts=item["ts"])
+
+    async def on_message_changed(body: dict[str, Any]) -> None:
+        event = body["event"]
+        message = event.get("message") or {}
+        await edited(
+            svc,
+            channel=event.get("channel", ""),
+            ts=str(message.get("ts", "")),
+            text=str(message.get("text") or ""),
+        )
+
+    async def on_message_deleted(body: dict[str, Any]) -> None:
+        event = body["event"]
+        ts = str(event.get("deleted_ts") or (event.get("previous_message") or {}).get("ts") or "")
+        await uncapture(svc, channel=event.get("channel", ""), ts=ts, reason="message deleted")
+
+    svc.inbox.register("reaction_added", on_reaction_added)
+    svc.inbox.register("reaction_removed", on_reaction_removed)
+    svc.inbox.register("message/message_changed", on_message_changed)
+    svc.inbox.register("message/message_deleted", on_message_deleted)
+
+
+async def shortcut_capture(svc: Services, body: dict[str, Any]) -> Reply:
+    channel = str((body.get("channel") or {}).get("id", ""))
+    message = body.get("message") or {}
+    ts = str(message.get("ts", ""))
+    entry = await capture(
+        svc, channel=channel, ts=ts, actor=str((body.get("user") or {}).get("id", "")), message=message
+    )
+    if entry is None:
+        raise NotFound(
+            "This channel is not an incident channel: only messages in incident channels go on a timeline."
+        )
+    return Reply(message=svc.renderer.message("incident/done", text="Added to the incident timeline."))

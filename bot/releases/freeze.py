@@ -1,0 +1,441 @@
+"""Deploy freezes: set by a severe incident until it is resolved, or by hand with ``/gonogo freeze``.
+
+    freezes = await active_freezes(svc)            # /prodstatus, /gonogo, /incident show
+    covering = await freezes_for(svc, service="checkout")
+
+A freeze covers one service or all of them (``service`` None). Declaring an incident whose severity
+is in ``config.freeze.on_severities`` freezes its service (or everything: ``config.freeze.scope``;
+an incident without a service freezes everything); raising an incident into those severities freezes,
+lowering it out of them or resolving it lifts its freeze. ``/gonogo unfreeze [service]`` lifts every
+freeze of exactly that scope, whoever set it. Rollbacks are never refused by a freeze.
+
+Argo CD services with ``suspend_sync_on_freeze`` get their automated sync suspended while frozen
+(outbox steps ``freeze.suspend_sync`` / ``freeze.resume_sync``, best effort, recorded on the freeze).
+A rollback that runs meanwhile takes its application off the list: resuming auto-sync would redeploy
+what was rolled back.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from bot import chat_ops
+from bot.app import Services
+from bot.config import ArgoCDDeploy, ServiceConfig
+from bot.db.models import DeployFreeze, Incident, OutboxItem
+from bot.errors import Conflict, DeployError, NotFound, UsageError
+from bot.outbox import enqueue
+from bot.render import Mrkdwn
+
+log = logging.getLogger(__name__)
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class ActiveFreeze(BaseModel):
+    """A freeze in force (field-compatible with ``bot.status.Freeze``)."""
+
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+    id: int
+    service: str | None  # None: every service
+    reason: str
+    since: datetime
+    source: Literal["incident", "manual"]
+    incident_id: int | None = None
+    created_by: str
+
+    @property
+    def scope(self) -> str:
+        return self.service or "all services"
+
+    @property
+    def incident_ref(self) -> str | None:
+        return f"INC-{self.incident_id}" if self.incident_id is not None else None
+
+
+def _active(row: DeployFreeze) -> ActiveFreeze:
+    assert row.id is not None
+    return ActiveFreeze(
+        id=row.id,
+        service=row.service,
+        reason=row.reason,
+        since=row.created_at,
+        source="incident" if row.source == "incident" else "manual",
+        incident_id=row.incident_id,
+        created_by=row.created_by,
+    )
+
+
+@runtime_checkable
+class AutoSyncControl(Protocol):
+    """What ``DeployTools`` offers besides the ``DeployTool`` port (Argo CD automated sync)."""
+
+    async def suspend_auto_sync(self, *, service: ServiceConfig, environment: str) -> bool: ...
+
+    async def resume_auto_sync(self, *, service: ServiceConfig, environment: str) -> bool: ...
+
+
+# --- parsing ------------------------------------------------------------------------------------------
+
+
+class FreezeCmd(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    service: str | None
+    reason: str
+
+
+class UnfreezeCmd(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    service: str | None
+
+
+def parse_freeze(text: str) -> FreezeCmd:
+    """``[service] because <reason>`` (the words after ``/gonogo freeze``)."""
+    words = text.split()
+    lowered = [w.lower() for w in words]
+    if "because" not in lowered:
+        raise UsageError("Say why: `/gonogo freeze [service] because <reason>`.")
+    at = lowered.index("because")
+    reason = " ".join(words[at + 1 :])
+    if not reason:
+        raise UsageError("Say why after `because`: `/gonogo freeze checkout because SEV1 in progress`.")
+    head = words[:at]
+    if len(head) > 1:
+        raise UsageError(f"Unexpected `{head[1]}`: freeze one service, or leave it out to freeze all.")
+    return FreezeCmd(service=_service_word(head[0]) if head else None, reason=reason)
+
+
+def parse_unfreeze(text: str) -> UnfreezeCmd:
+    """``[service]`` (the words after ``/gonogo unfreeze``)."""
+    words = text.split()
+    if len(words) > 1:
+        raise UsageError(f"Unexpected `{words[1]}`: `/gonogo unfreeze [service]`.")
+    return UnfreezeCmd(service=_service_word(words[0]) if words else None)
+
+
+def _service_word(word: str) -> str:
+    name = word.lower()
+    if name in ("all", "*"):
+        raise UsageError("Leave the service out to freeze or unfreeze all services.")
+    if not _NAME.match(name):
+        raise UsageError(f"`{word[:40]}` is not a service name.")
+    return name
+
+
+# --- queries ------------------------------------------------------------------------------------------
+
+
+async def _active_rows(session: AsyncSession, *, for_update: bool = False) -> list[DeployFreeze]:
+    stmt = select(DeployFreeze).where(col(DeployFreeze.lifted_at).is_(None)).order_by(col(DeployFreeze.id))
+    rows = await session.execute(stmt.with_for_update() if for_update else stmt)
+    return list(rows.scalars())
+
+
+async def freezes_covering(session: AsyncSession, *, service: str | None) -> list[ActiveFreeze]:
+    """Freezes in force for ``service`` (its own and the all-services ones); None: all of them."""
+    return [
+        _active(r) for r in await _active_rows(session) if service is None or r.service in (None, service)
+    ]
+
+
+async def active_freezes(svc: Services) -> list[ActiveFreeze]:
+    """Every freeze in force, oldest first."""
+    async with svc.db.session() as session:
+        return await freezes_covering(session, service=None)
+
+
+async def freezes_for(svc: Services, *, service: str) -> list[ActiveFreeze]:
+    """The freezes that stop deploys of ``service`` (for the /gonogo ``no_freeze`` gate)."""
+    async with svc.db.session() as session:
+        return await freezes_covering(session, service=service)
+
+
+# --- setting and lifting (in the caller's transaction) ------------------------------------------------
+
+
+def _argocd_targets(svc: Services, service: str | None) -> list[tuple[str, str]]:
+    """(service, environment) whose Argo CD auto-sync a freeze of ``service`` suspends."""
+    return [
+        (s.name, env)
+        for s in svc.config.services
+        if (service is None or s.name == service)
+        and isinstance(s.deploy, ArgoCDDeploy)
+        and s.deploy.suspend_sync_on_freeze
+        for env in s.environments
+    ]
+
+
+async def _start(
+    session: AsyncSession,
+    svc: Services,
+    *,
+    service: str | None,
+    reason: str,
+    source: Literal["incident", "manual"],
+    user: str,
+    incident: Incident | None = None,
+) -> DeployFreeze:
+    now = svc.clock.now()
+    key = f"incident:{incident.id}" if incident is not None else f"manual:{service or '*'}"
+    row = DeployFreeze(
+        service=service,
+        reason=reason,
+        source=source,
+        incident_id=incident.id if incident is not None else None,
+        active_key=key,
+        created_by=user,
+        created_at=now,
+    )
+    session.add(row)
+    await session.flush()
+    assert row.id is not None
+    await chat_ops.post(
+        session,
+        key=f"freeze:{row.id}:set",
+        channel=svc.config.slack.release_channel,
+        message=svc.renderer.message("freeze/announce", freeze=_active(row), lifted=False, user=user),
+    )
+    for name, env in _argocd_targets(svc, service):
+        await enqueue(
+            session,
+            key=f"freeze:{row.id}:suspend:{name}/{env}",
+            op="freeze.suspend_sync",
+            target="deploy",
+            payload={"freeze_id": row.id, "service": name, "environment": env},
+            ordering_key=f"freeze:{row.id}",  # one at a time: each step updates the freeze's lists
+        )
+    return row
+
+
+async def _lift(
+    session: AsyncSession,
+    svc: Services,
+    row: DeployFreeze,
+    *,
+    user: str | None,
+    reason: str,
+) -> ActiveFreeze:
+    now = svc.clock.now()
+    frozen = _active(row)
+    row.lifted_at, row.lifted_by, row.lift_reason, row.active_key = now, user, reason, None
+    await session.flush()
+    await chat_ops.post(
+        session,
+        key=f"freeze:{row.id}:lifted",
+        channel=svc.config.slack.release_channel,
+        message=svc.renderer.message(
+            "freeze/announce", freeze=frozen, lifted=True, user=user, lift_reason=reason
+        ),
+    )
+    await _hand_over_suspended(session, svc, row)
+    return frozen
+
+
+async def _hand_over_suspended(session: AsyncSession, svc: Services, row: DeployFreeze) -> None:
+    """Resume the auto-sync a lifted freeze suspended, unless another freeze still covers it."""
+    others = await _active_rows(session, for_update=True)
+    for target in row.sync_suspended:
+        name, _, env = target.partition("/")
+        heir = next((o for o in others if o.service in (None, name)), None)
+        if heir is not None:
+            heir.sync_suspended = sorted({*heir.sync_suspended, target})
+            continue
+        await enqueue(
+            session,
+            key=f"freeze:{row.id}:resume:{target}",
+            op="freeze.resume_sync",
+            target="deploy",
+            payload={"freeze_id": row.id, "service": name, "environment": env},
+            ordering_key=f"freeze:{row.id}",
+        )
+    row.sync_suspended = []
+
+
+async def forget_suspended(session: AsyncSession, *, service: str, environment: str) -> bool:
+    """A rollback ran on this application: lifting a freeze must not resume its auto-sync (that would
+    redeploy what was rolled back). True when a freeze had it on its list."""
+    target = f"{service}/{environment}"
+    found = False
+    for row in await _active_rows(session, for_update=True):
+        if target in row.sync_suspended:
+            row.sync_suspended = [t for t in row.sync_suspended if t != target]
+            found = True
+    return found
+
+
+# --- commands -----------------------------------------------------------------------------------------
+
+
+def _known_service(svc: Services, name: str | None) -> None:
+    if name is not None and svc.config.service(name) is None:
+        known = ", ".join(s.name for s in svc.config.services) or "none configured"
+        raise NotFound(f"Unknown service `{name}` (known: {known}).")
+
+
+async def freeze(svc: Services, cmd: FreezeCmd, *, user: str) -> ActiveFreeze:
+    """``/gonogo freeze``: permission ``freeze`` for the service (or all)."""
+    _known_service(svc, cmd.service)
+    await svc.access.require(
+        action="freeze",
+        user=user,
+        service=cmd.service or "*",  # all services: only a rule for every service allows it
+        what=f"freeze deploys of {cmd.service or 'all services'}",
+    )
+    try:
+        async with svc.db.session() as session:
+            row = await _start(
+                session, svc, service=cmd.service, reason=cmd.reason, source="manual", user=user
+            )
+            frozen = _active(row)
+    except IntegrityError:
+        raise Conflict(
+            f"Deploys of {cmd.service or 'all services'} are already frozen by hand; "
+            f"`/gonogo unfreeze{' ' + cmd.service if cmd.service else ''}` lifts it."
+        ) from None
+    svc.outbox.kick()
+    return frozen
+
+
+async def unfreeze(svc: Services, cmd: UnfreezeCmd, *, user: str) -> list[ActiveFreeze]:
+    """``/gonogo unfreeze``: lifts every freeze of exactly that scope (by hand or by an incident)."""
+    _known_service(svc, cmd.service)
+    await svc.access.require(
+        action="freeze",
+        user=user,
+        service=cmd.service or "*",  # all services: only a rule for every service allows it
+        what=f"unfreeze deploys of {cmd.service or 'all services'}",
+    )
+    async with svc.db.session() as session:
+        rows = [r for r in await _active_rows(session) if r.service == cmd.service]
+        if not rows:
+            others = ", ".join(f.scope for f in map(_active, await _active_rows(session)))
+            raise Conflict(
+                f"Deploys of {cmd.service or 'all services'} are not frozen"
+                + (f" (frozen: {others})." if others else ".")
+            )
+        lifted = [await _lift(session, svc, row, user=user, reason="lifted by hand") for row in rows]
+    svc.outbox.kick()
+    return lifted
+
+
+# --- incident hooks, outbox steps, the incident card --------------------------------------------------
+
+
+def _freezes_on(svc: Services, severity: str) -> bool:
+    return severity in svc.config.freeze.on_severities
+
+
+async def _incident_freeze(session: AsyncSession, incident: Incident) -> DeployFreeze | None:
+    rows = await session.execute(
+        select(DeployFreeze).where(DeployFreeze.active_key == f"incident:{incident.id}")
+    )
+    return rows.scalars().first()
+
+
+async def _freeze_for_incident(session: AsyncSession, svc: Services, incident: Incident) -> None:
+    if await _incident_freeze(session, incident) is not None:
+        return
+    service = incident.service if svc.config.freeze.scope == "service" else None
+    await _start(
+        session,
+        svc,
+        service=service,
+        reason=f"{incident.ref} ({incident.severity.upper()}): {incident.title}",
+        source="incident",
+        user=incident.commander,
+        incident=incident,
+    )
+
+
+def register(svc: Services) -> None:
+    async def on_declared(session: AsyncSession, incident: Incident) -> None:
+        if _freezes_on(svc, incident.severity):
+            await _freeze_for_incident(session, svc, incident)
+
+    async def on_severity(session: AsyncSession, incident: Incident, old: str) -> None:
+        if _freezes_on(svc, incident.severity):
+            await _freeze_for_incident(session, svc, incident)
+            return
+        row = await _incident_freeze(session, incident)
+        if row is not None:
+            reason = f"{incident.ref} lowered to {incident.severity.upper()}"
+            await _lift(session, svc, row, user=None, reason=reason)
+
+    async def on_resolved(session: AsyncSession, incident: Incident) -> None:
+        row = await _incident_freeze(session, incident)
+        if row is not None:
+            await _lift(session, svc, row, user=None, reason=f"{incident.ref} resolved")
+
+    async def suspend_sync(item: OutboxItem) -> dict[str, Any]:
+        return await _sync_step(svc, item, suspend=True)
+
+    async def resume_sync(item: OutboxItem) -> dict[str, Any]:
+        return await _sync_step(svc, item, suspend=False)
+
+    async def card_line(_svc: Services, incident: Incident) -> Mrkdwn | str:
+        async with svc.db.session() as session:
+            covering = [
+                f
+                for f in await freezes_covering(session, service=incident.service)
+                if incident.service is not None or f.incident_id == incident.id or f.service is None
+            ]
+        return svc.renderer.text("freeze/incident_card", freezes=covering) if covering else ""
+
+    svc.hooks.declared.append(on_declared)
+    svc.hooks.severity_changed.append(on_severity)
+    svc.hooks.resolved.append(on_resolved)
+    svc.outbox.register("freeze.suspend_sync", suspend_sync)
+    svc.outbox.register("freeze.resume_sync", resume_sync)
+    svc.extras.setdefault("incident_card", {})["freeze"] = card_line
+
+
+async def _sync_step(svc: Services, item: OutboxItem, *, suspend: bool) -> dict[str, Any]:
+    """Suspend (or resume) one application's automated sync and record it on the freeze."""
+    freeze_id, name, env = item.payload["freeze_id"], item.payload["service"], item.payload["environment"]
+    service = svc.config.service(name)
+    control = svc.deploy
+    if service is None or not isinstance(control, AutoSyncControl):
+        return {"skipped": "no Argo CD control for this service"}
+    verb, done = ("suspend", "suspended") if suspend else ("resume", "resumed")
+    try:
+        if suspend:
+            changed = await control.suspend_auto_sync(service=service, environment=env)
+        else:
+            changed = await control.resume_auto_sync(service=service, environment=env)
+        note = (
+            f"{done} Argo CD auto-sync of {name}/{env}"
+            if changed
+            else f"auto-sync of {name}/{env} was not on"
+        )
+    except DeployError as exc:
+        if exc.retryable:
+            raise
+        changed, note = False, f"could not {verb} Argo CD auto-sync of {name}/{env}: {exc}"
+        log.warning("freeze %s: %s", freeze_id, note)
+    async with svc.db.session() as session:
+        row = await session.get(DeployFreeze, freeze_id, with_for_update=True)
+        if row is not None:
+            row.sync_notes = [*row.sync_notes, note][-20:]
+            if suspend and changed:
+                if row.active:
+                    row.sync_suspended = sorted({*row.sync_suspended, f"{name}/{env}"})
+                else:  # lifted while we were suspending: put it back at once
+                    await enqueue(
+                        session,
+                        key=f"freeze:{freeze_id}:resume:{name}/{env}",
+                        op="freeze.resume_sync",
+                        target="deploy",
+                        payload=dict(item.payload),
+                        ordering_key=f"freeze:{freeze_id}",
+                    )
+    svc.outbox.kick()
+    return {"changed": changed, "note": note}

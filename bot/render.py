@@ -1,0 +1,216 @@
+"""Templates: every message the bot sends is rendered here from ``templates/``.
+
+Three kinds of template, chosen by file suffix:
+
+* ``*.json.j2`` — a Slack message ``{"text": ..., "blocks": [...]}`` (or a modal view). Each
+  ``{{ expr }}`` is mrkdwn-escaped *and* JSON-string-escaped, so it is written inside quotes:
+  ``"text": "*{{ incident.ref }}* {{ incident.title }}"``.
+* ``*.mrkdwn.j2`` — plain Slack mrkdwn text; each ``{{ expr }}`` is mrkdwn-escaped.
+* ``*.md.j2`` — a Markdown document (post-mortem); no Slack escaping.
+
+User text can never ping anyone: ``&``, ``<``, ``>`` are escaped (so ``<!channel>`` and ``<@U1>``
+show literally) and a zero-width joiner follows ``@`` in ``@here``/``@channel``/``@everyone``.
+Trusted mrkdwn (mentions, links) is produced only by the ``mention``/``link``/``channel`` filters.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from pydantic import BaseModel
+
+JSON = dict[str, Any]
+
+MAX_BLOCKS = 50
+MAX_SECTION_TEXT = 3000
+MAX_FIELD_TEXT = 2000
+MAX_HEADER_TEXT = 150
+MAX_MESSAGE_TEXT = 40000
+
+_ID = re.compile(r"^[UWBCGS][A-Z0-9_]{1,20}$")
+_BROADCAST = re.compile(r"@(here|channel|everyone)\b", re.IGNORECASE)
+
+
+class Mrkdwn(str):
+    """Text that is already valid, trusted mrkdwn (produced by our own filters)."""
+
+    __slots__ = ()
+
+
+def escape_mrkdwn(text: object) -> str:
+    """Escape user text for Slack mrkdwn so that it is shown literally and pings nobody."""
+    if isinstance(text, Mrkdwn):
+        return str(text)
+    value = "" if text is None else str(text)
+    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _BROADCAST.sub(lambda m: "@\u2060" + m.group(1), value)
+
+
+def mention(user_id: object) -> Mrkdwn:
+    """``<@U…>`` for a user id, ``<!subteam^S…>`` for a user group id; anything else is escaped text."""
+    value = str(user_id or "")
+    if _ID.match(value):
+        return Mrkdwn(f"<!subteam^{value}>" if value.startswith("S") else f"<@{value}>")
+    return Mrkdwn(escape_mrkdwn(value or "nobody"))
+
+
+def channel_link(channel_id: object) -> Mrkdwn:
+    value = str(channel_id or "")
+    return Mrkdwn(f"<#{value}>") if _ID.match(value) else Mrkdwn(escape_mrkdwn(value))
+
+
+def link(url: object, text: object = "") -> Mrkdwn:
+    href = str(url or "")
+    if not href.startswith(("https://", "http://")) or any(c in href for c in "<>| "):
+        return Mrkdwn(escape_mrkdwn(text or href))
+    label = escape_mrkdwn(text or href).replace("|", "¦")
+    return Mrkdwn(f"<{href}|{label}>")
+
+
+def when(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
+    if value is None:
+        return "—"
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime(fmt)
+
+
+def duration(value: timedelta | float | None) -> str:
+    """``1h 05m``, ``12m``, ``45s``; None → ``—``."""
+    if value is None:
+        return "—"
+    seconds = int(value.total_seconds() if isinstance(value, timedelta) else value)
+    if seconds < 0:
+        seconds = 0
+    days, rem = divmod(seconds, 86400)
+    hours, rem = divmod(rem, 3600)
+    minutes, secs = divmod(rem, 60)
+    if days:
+        return f"{days}d {hours}h {minutes:02d}m"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m"
+    return f"{secs}s"
+
+
+def truncate(text: object, limit: int = MAX_SECTION_TEXT - 100) -> str:
+    value = "" if text is None else str(text)
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def md_cell(text: object) -> str:
+    """Make text safe inside a Markdown table cell."""
+    return ("" if text is None else str(text)).replace("|", "\\|").replace("\n", " ").strip()
+
+
+class RenderedMessage(BaseModel):
+    text: str
+    blocks: list[JSON] = []
+
+    def payload(self) -> JSON:
+        return {"text": self.text, "blocks": self.blocks}
+
+
+def _json_finalize(value: object) -> str:
+    return json.dumps(escape_mrkdwn(value), ensure_ascii=False)[1:-1]
+
+
+def _mrkdwn_finalize(value: object) -> str:
+    return escape_mrkdwn(value)
+
+
+def _doc_finalize(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def default_templates_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "templates"
+
+
+class Renderer:
+    """Loads and renders templates; one instance per app (built by the composition root)."""
+
+    def __init__(self, templates_dir: Path | None = None) -> None:
+        self.templates_dir = templates_dir or default_templates_dir()
+
+    def _env(self, finalize: Any) -> jinja2.Environment:
+        env = jinja2.Environment(  # noqa: S701 - escaping is done by ``finalize`` for Slack, not HTML
+            loader=jinja2.FileSystemLoader(str(self.templates_dir)),
+            undefined=jinja2.StrictUndefined,
+            finalize=finalize,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+        env.filters.update(
+            mention=mention,
+            channel=channel_link,
+            link=link,
+            when=when,
+            duration=duration,
+            truncate_text=truncate,
+            md_cell=md_cell,
+            escape=escape_mrkdwn,
+        )
+        return env
+
+    @cached_property
+    def _json_env(self) -> jinja2.Environment:
+        return self._env(_json_finalize)
+
+    @cached_property
+    def _mrkdwn_env(self) -> jinja2.Environment:
+        return self._env(_mrkdwn_finalize)
+
+    @cached_property
+    def _doc_env(self) -> jinja2.Environment:
+        return self._env(_doc_finalize)
+
+    def message(self, name: str, **context: Any) -> RenderedMessage:
+        """Render ``templates/<name>.json.j2`` into a Slack message, enforcing Block Kit limits."""
+        raw = self._json_env.get_template(f"{name}.json.j2").render(**context)
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"template {name}.json.j2 rendered invalid JSON: {exc}") from exc
+        blocks = enforce_limits(list(data.get("blocks", [])))
+        return RenderedMessage(text=truncate(data.get("text", ""), MAX_MESSAGE_TEXT), blocks=blocks)
+
+    def view(self, name: str, **context: Any) -> JSON:
+        """Render ``templates/<name>.json.j2`` into a modal view dict."""
+        raw = self._json_env.get_template(f"{name}.json.j2").render(**context)
+        view: JSON = json.loads(raw)
+        return view
+
+    def text(self, name: str, **context: Any) -> Mrkdwn:
+        """Render ``templates/<name>.mrkdwn.j2``; the result is trusted mrkdwn (user text escaped)."""
+        return Mrkdwn(self._mrkdwn_env.get_template(f"{name}.mrkdwn.j2").render(**context).strip())
+
+    def document(self, name: str, **context: Any) -> str:
+        return self._doc_env.get_template(f"{name}.md.j2").render(**context).strip() + "\n"
+
+
+def enforce_limits(blocks: list[JSON]) -> list[JSON]:
+    """Keep a message inside Block Kit limits: cut long texts and, past 50 blocks, summarise the rest."""
+    for block in blocks:
+        text = block.get("text")
+        if block.get("type") == "section" and isinstance(text, dict):
+            text["text"] = truncate(text.get("text", ""), MAX_SECTION_TEXT)
+        if block.get("type") == "header" and isinstance(text, dict):
+            text["text"] = truncate(text.get("text", ""), MAX_HEADER_TEXT)
+        for field in block.get("fields", []) or []:
+            field["text"] = truncate(field.get("text", ""), MAX_FIELD_TEXT)
+    if len(blocks) > MAX_BLOCKS:
+        hidden = len(blocks) - (MAX_BLOCKS - 1)
+        blocks = [
+            *blocks[: MAX_BLOCKS - 1],
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"…and {hidden} more not shown"}]},
+        ]
+    return blocks

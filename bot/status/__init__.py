@@ -1,0 +1,37 @@
+"""The ``/prodstatus`` domain logic (no Slack, no database); see ``bot.status.report``."""
+
+from __future__ import annotations
+
+from bot.status.report import (
+    DeployEvent,
+    Finding,
+    FindingLevel,
+    Freeze,
+    Level,
+    LocalState,
+    OpenIncident,
+    ServiceStatus,
+    SourceStatus,
+    StatusReport,
+    correlate,
+    evaluate_query,
+    gather_report,
+    overall,
+)
+
+__all__ = [
+    "DeployEvent",
+    "Finding",
+    "FindingLevel",
+    "Freeze",
+    "Level",
+    "LocalState",
+    "OpenIncident",
+    "ServiceStatus",
+    "SourceStatus",
+    "StatusReport",
+    "correlate",
+    "evaluate_query",
+    "gather_report",
+    "overall",
+]

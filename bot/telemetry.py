@@ -1,0 +1,49 @@
+"""Prometheus metrics, one registry per app (so tests can build several apps in one process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Telemetry:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "cmdcenter_requests_total", "Slack requests received", ["kind"], registry=self.registry
+        )
+        self.ack_seconds = Histogram(
+            "cmdcenter_ack_seconds",
+            "Time from receiving a Slack request to answering it",
+            ["kind"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 3.0),
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "cmdcenter_errors_total",
+            "Errors by kind (user, unavailable, adapter, unexpected)",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.commands = Counter(
+            "cmdcenter_commands_total",
+            "Slash commands by command and outcome",
+            ["command", "outcome"],
+            registry=self.registry,
+        )
+        self.outbox_depth = Gauge(
+            "cmdcenter_outbox_pending", "Outbox items waiting for delivery", registry=self.registry
+        )
+        self.outbox_oldest = Gauge(
+            "cmdcenter_outbox_oldest_pending_seconds",
+            "Age of the oldest pending outbox item",
+            registry=self.registry,
+        )
+        self.deliveries = Counter(
+            "cmdcenter_outbox_deliveries_total",
+            "Outbox deliveries by target and result",
+            ["target", "result"],
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

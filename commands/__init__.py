@@ -1,0 +1,20 @@
+"""Thin Slack listeners: ack, parse, call a service, render, respond. One module per command."""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.app import Services
+from commands import events, gonogo, incident, prodstatus, rollback
+from commands._runner import CommandRunner
+
+COMMANDS = ("/incident", "/gonogo", "/rollback", "/prodstatus")
+
+
+def register_all(app: AsyncApp, services: Services) -> None:
+    runner = CommandRunner(services)
+    events.register(app, services, runner)
+    incident.register(app, services, runner)
+    gonogo.register(app, services, runner)
+    rollback.register(app, services, runner)
+    prodstatus.register(app, services, runner)

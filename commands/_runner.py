@@ -1,0 +1,88 @@
+"""The one place where errors become Slack replies (and audit rows).
+
+UserError → its message (ephemeral); UsageError → message + usage; Unavailable → "temporarily
+unavailable"; anything else → an error id, logged with the traceback, never ``str(e)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.app import Services
+from bot.context import Invocation, Reply
+from bot.db.models import AuditLog
+from bot.errors import Unavailable, UsageError, UserError
+from bot.inbox import command_key
+from bot.web import new_error_id
+
+log = logging.getLogger("cmdcenter.commands")
+
+Respond = Callable[..., Awaitable[Any]]
+
+
+class CommandRunner:
+    def __init__(self, services: Services) -> None:
+        self.svc = services
+
+    async def run(
+        self, inv: Invocation, respond: Respond | None, action: Callable[[], Awaitable[Reply | None]]
+    ) -> None:
+        render = self.svc.renderer
+        outcome, error_id, detail = "ok", None, ""
+        inbox_key = command_key(inv.trigger_id) if inv.command.startswith("/") and inv.trigger_id else None
+        try:
+            if inbox_key:
+                await self.svc.inbox.mark(inbox_key, "processing")
+            reply = await action()
+        except UsageError as exc:
+            outcome, detail = "usage", str(exc)
+            reply = Reply(message=render.message("errors/usage", message=str(exc), usage=exc.usage))
+        except UserError as exc:
+            outcome, detail = "refused", str(exc)
+            who = getattr(exc, "who", [])
+            reply = Reply(message=render.message("errors/refused", message=str(exc), who=who))
+        except Unavailable:
+            outcome = "unavailable"
+            reply = Reply(message=render.message("errors/unavailable"))
+        except Exception:
+            outcome, error_id = "error", new_error_id()
+            log.exception("unexpected error %s in %s %r by %s", error_id, inv.command, inv.text, inv.user_id)
+            reply = Reply(message=render.message("errors/unexpected", error_id=error_id))
+        self.svc.telemetry.commands.labels(inv.command or "?", outcome).inc()
+        if outcome not in ("ok", "usage", "refused"):
+            self.svc.telemetry.errors.labels(outcome).inc()
+        if reply is not None and reply.message is not None and respond is not None:
+            try:
+                await respond(**reply.payload())
+            except Exception:
+                log.exception("could not answer %s for %s", inv.command, inv.user_id)
+        await self.audit(inv, outcome, error_id=error_id, detail=detail)
+        if inbox_key:
+            with contextlib.suppress(Unavailable):
+                await self.svc.inbox.mark(inbox_key, "done" if outcome != "unavailable" else "failed")
+
+    async def audit(
+        self, inv: Invocation, outcome: str, *, error_id: str | None = None, detail: str = ""
+    ) -> None:
+        try:
+            async with self.svc.db.session() as session:
+                session.add(
+                    AuditLog(
+                        at=datetime.now(UTC),
+                        user_id=inv.user_id,
+                        channel_id=inv.channel_id,
+                        command=inv.command,
+                        text=inv.text[:2000],
+                        outcome=outcome,
+                        error_id=error_id,
+                        detail=detail[:1000],
+                    )
+                )
+        except Unavailable:
+            log.warning(
+                "audit row not written (database unavailable): %s %s %s", inv.user_id, inv.command, outcome
+            )

@@ -1,0 +1,55 @@
+"""Events API plumbing: the inbox middleware (each event id once), event listeners, the last-resort
+error handler."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+
+from bot.app import Services
+from bot.errors import Unavailable
+from bot.web import new_error_id
+from commands._runner import CommandRunner
+
+log = logging.getLogger("cmdcenter.events")
+
+EVENTS = ("reaction_added", "reaction_removed", "message", "app_home_opened")
+REPLAY = "cmdcenter_replay"
+
+
+def register(app: AsyncApp, svc: Services, runner: CommandRunner) -> None:
+    @app.middleware
+    async def record_request(body: dict[str, Any], next: Callable[[], Awaitable[Any]]) -> Any:
+        if body.get("type") == "event_callback" and not await svc.inbox.record(body):
+            return BoltResponse(status=200, body="")  # a retry or a duplicate: already recorded
+        if "command" in body and REPLAY not in body:
+            try:
+                if not await svc.inbox.record_command(body):
+                    return BoltResponse(status=200, body="")  # the same invocation twice
+            except Unavailable:
+                pass  # not recorded; the command itself answers "temporarily unavailable"
+        return await next()
+
+    async def replay_command(stored: dict[str, Any]) -> None:
+        """A command recorded but never started (the process died right after the ack): run it now.
+        Its answer still reaches the user through its response_url (valid for 30 minutes)."""
+        await app.async_dispatch(AsyncBoltRequest(body={**stored, REPLAY: "1"}, mode="socket_mode"))
+
+    svc.inbox.register("command", replay_command)
+
+    async def handle_event(body: dict[str, Any]) -> None:
+        await svc.inbox.process(body)
+
+    for name in EVENTS:
+        app.event(name)(handle_event)
+
+    @app.error
+    async def handle_error(error: Exception, body: dict[str, Any]) -> None:
+        error_id = new_error_id()
+        svc.telemetry.errors.labels("unexpected").inc()
+        log.error("unhandled error %s for a %s request", error_id, body.get("type", "?"), exc_info=error)

@@ -1,0 +1,20 @@
+"""/gonogo: thin listener over ``bot.releases.commands.handle_gonogo`` (sub-commands listed there)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+
+from bot.app import Services
+from bot.context import Invocation
+from bot.releases import commands as releases
+from commands._runner import CommandRunner
+
+
+def register(app: AsyncApp, svc: Services, runner: CommandRunner) -> None:
+    @app.command("/gonogo")
+    async def handle_gonogo(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        inv = Invocation.from_command(body)
+        await runner.run(inv, respond, lambda: releases.handle_gonogo(svc, inv))

@@ -1,0 +1,20 @@
+"""/prodstatus: thin listener over ``bot.status.prodstatus``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+
+from bot.app import Services
+from bot.context import Invocation
+from bot.status import prodstatus
+from commands._runner import CommandRunner
+
+
+def register(app: AsyncApp, svc: Services, runner: CommandRunner) -> None:
+    @app.command("/prodstatus")
+    async def handle_prodstatus(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        inv = Invocation.from_command(body)
+        await runner.run(inv, respond, lambda: prodstatus.handle(svc, inv))

@@ -1,0 +1,32 @@
+"""/rollback and its Confirm / Cancel buttons: thin listeners over ``bot.releases``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+
+from bot.app import Services
+from bot.context import Invocation
+from bot.releases import commands as releases
+from commands._runner import CommandRunner
+
+
+def register(app: AsyncApp, svc: Services, runner: CommandRunner) -> None:
+    @app.command("/rollback")
+    async def handle_rollback(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        inv = Invocation.from_command(body)
+        await runner.run(inv, respond, lambda: releases.handle_rollback(svc, inv))
+
+    @app.action(releases.CONFIRM_ACTION)
+    async def handle_confirm(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        inv = releases.button_invocation(body, command="/rollback confirm")
+        await runner.run(inv, respond, lambda: releases.confirm_rollback(svc, inv))
+
+    @app.action(releases.CANCEL_ACTION)
+    async def handle_cancel(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        inv = releases.button_invocation(body, command="/rollback cancel")
+        await runner.run(inv, respond, lambda: releases.cancel_rollback(svc, inv))

@@ -1,0 +1,66 @@
+"""Arbitrary input over the real HTTP path: never a 5xx, never an unexpected error, always an answer."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.harness import BotHarness, wait_until
+
+FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+COMMANDS = ["/incident", "/gonogo", "/rollback", "/prodstatus"]
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@FUZZ
+@given(command=st.sampled_from(COMMANDS), text=st.text(max_size=200))
+def test_any_command_text_gets_a_reply_and_no_error(bot: BotHarness, command: str, text: str) -> None:
+    before = len(bot.responses())
+    response = bot.driver.command(command, text, channel="general")
+    assert response.status_code == 200
+    if command == "/incident" and text.strip().lower().startswith("declare") and len(text.split()) == 1:
+        return  # opens the modal instead of replying
+    wait_until(lambda: len(bot.responses()) > before, timeout=10, message=f"a reply to {command} {text!r}")
+    assert all(r.outcome != "error" for r in bot.audit()), [r.detail for r in bot.audit()]
+
+
+@FUZZ
+@given(event=json_values, envelope_type=st.sampled_from(["event_callback", "app_rate_limited", "other"]))
+def test_any_event_json_is_answered_without_5xx(bot: BotHarness, event: object, envelope_type: str) -> None:
+    body = json.dumps(
+        {"type": envelope_type, "event_id": "EvFuzz", "event": event, "team_id": "T0001"}
+    ).encode()
+    headers = {"Content-Type": "application/json"} | bot.driver.signed_headers(body)
+    response = httpx.post(f"{bot.url}/slack/events", content=body, headers=headers, timeout=10)
+    assert response.status_code < 500
+
+
+@FUZZ
+@given(payload=json_values)
+def test_any_interactivity_payload_is_answered_without_5xx(bot: BotHarness, payload: object) -> None:
+    from urllib.parse import urlencode
+
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded"} | bot.driver.signed_headers(body)
+    response = httpx.post(f"{bot.url}/slack/events", content=body, headers=headers, timeout=10)
+    assert response.status_code < 500
+
+
+def test_garbage_bodies_are_refused_cleanly(bot: BotHarness) -> None:
+    for body, ctype in (
+        (b"\xff\xfe\x00", "application/json"),
+        (b"payload=%7Bnot-json", "application/x-www-form-urlencoded"),
+    ):
+        headers = {"Content-Type": ctype} | bot.driver.signed_headers(body)
+        response = httpx.post(f"{bot.url}/slack/events", content=body, headers=headers, timeout=10)
+        assert response.status_code < 500

@@ -1,0 +1,111 @@
+"""The outbox on its own: ordering per key, retry policy, Retry-After, permanent failures, idempotent keys."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.db.engine import Database
+from bot.db.migrate import upgrade_async
+from bot.db.models import OutboxItem
+from bot.errors import ChatError
+from bot.outbox import Outbox, RetryPolicy, enqueue
+from bot.telemetry import Telemetry
+from tests.harness import drop_test_databases, test_database_url
+
+
+@pytest.fixture
+async def outbox(tmp_path: Path) -> Any:
+    url = await asyncio.to_thread(test_database_url, tmp_path)
+    await upgrade_async(url)
+    db = Database(url)
+    box = Outbox(db, Telemetry(), policy=RetryPolicy(base=10.0, lease=30.0))
+    yield box
+    await db.dispose()
+    await asyncio.to_thread(drop_test_databases)
+
+
+async def _items(box: Outbox) -> dict[str, OutboxItem]:
+    from sqlmodel import select
+
+    async with box.db.session() as session:
+        return {i.key: i for i in (await session.execute(select(OutboxItem))).scalars()}
+
+
+async def _add(box: Outbox, key: str, *, ordering: str | None = "C1") -> bool:
+    async with box.db.session() as session:
+        return await enqueue(
+            session, key=key, op="test", target="slack", payload={"key": key}, ordering_key=ordering
+        )
+
+
+async def test_same_key_is_recorded_once(outbox: Outbox) -> None:
+    assert await _add(outbox, "a") is True
+    assert await _add(outbox, "a") is False
+    assert list(await _items(outbox)) == ["a"]
+
+
+async def test_order_is_kept_per_channel_and_a_failure_holds_the_channel(outbox: Outbox) -> None:
+    delivered: list[str] = []
+    failing = {"a"}
+
+    async def handler(item: OutboxItem) -> None:
+        if item.payload["key"] in failing:
+            raise ChatError("chat.postMessage: ratelimited", retryable=True, retry_after=30)
+        delivered.append(item.payload["key"])
+
+    outbox.register("test", handler)
+    for key in ("a", "b"):
+        await _add(outbox, key)
+    await _add(outbox, "other", ordering="C2")
+    await outbox.deliver_due()
+    assert delivered == ["other"]  # "b" waits behind "a" in C1
+    items = await _items(outbox)
+    assert items["a"].attempts == 1 and items["a"].status == "pending"
+    wait = (items["a"].next_attempt_at - datetime.now(UTC)).total_seconds()
+    assert wait > 25  # Retry-After: 30 honoured over the 10 s backoff's jitter
+    assert "ratelimited" in items["a"].last_error
+    failing.clear()
+    async with outbox.db.session() as session:
+        row = await session.get(OutboxItem, items["a"].id)
+        assert row is not None
+        row.next_attempt_at = datetime.now(UTC)
+    await outbox.deliver_due()
+    await outbox.deliver_due()
+    assert delivered == ["other", "a", "b"]
+
+
+async def test_permanent_error_fails_at_once_and_notifies_once(outbox: Outbox) -> None:
+    notified: list[str] = []
+
+    async def handler(item: OutboxItem) -> None:
+        raise ChatError("chat.postMessage: channel_not_found", retryable=False)
+
+    async def notify(item: OutboxItem) -> None:
+        notified.append(item.last_error)
+
+    outbox.register("test", handler, on_failure=notify)
+    await _add(outbox, "x")
+    await outbox.deliver_due()
+    await outbox.deliver_due()
+    item = (await _items(outbox))["x"]
+    assert (item.status, item.attempts, item.failure_notified) == ("failed", 1, True)
+    assert notified == ["chat.postMessage: channel_not_found"]
+    assert await outbox.retry(item.id or 0) is True
+    assert (await _items(outbox))["x"].status == "pending"
+
+
+async def test_gauges_and_counters(outbox: Outbox) -> None:
+    async def handler(item: OutboxItem) -> None:
+        return None
+
+    outbox.register("test", handler)
+    await _add(outbox, "m")
+    await outbox.deliver_due()
+    text = outbox.telemetry.render().decode()
+    assert 'cmdcenter_outbox_deliveries_total{result="delivered",target="slack"} 1.0' in text
+    assert "cmdcenter_outbox_pending 0.0" in text
