@@ -1,0 +1,98 @@
+"""The decision card's buttons and the Reject modal: the interaction → the service call → the reply.
+
+Called by the listeners in ``commands/gonogo_actions.py``. Each button's value is the decision id;
+the Invocation carries it as its text, so the audit log says which decision was acted on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.app import Services
+from bot.context import Invocation, Reply
+from bot.errors import NotFound, UserError
+from bot.gonogo import service
+from bot.gonogo.deploy import deploy_release
+from bot.gonogo.service import Action, DecisionView
+
+__all__ = ["Action", "approve", "deploy", "invocation", "open_reject", "recheck", "reject", "reject_errors"]
+
+REASON_BLOCK, REASON_INPUT = "reason_block", "reason"
+
+
+def invocation(body: dict[str, Any], *, command: str) -> Invocation:
+    """A button click as an Invocation; the button's value (the decision id) is its text."""
+    inv = Invocation.from_interaction(body, command=command)
+    value = str(((body.get("actions") or [{}])[0]).get("value") or "")
+    return inv.model_copy(update={"text": value[:40]})
+
+
+def _decision_id(text: str) -> int:
+    word = text.strip().split(maxsplit=1)[0] if text.strip() else ""
+    if not word.isdigit() or len(word) > 12:
+        raise NotFound("That GO/NO-GO decision no longer exists.")
+    return int(word)
+
+
+def _ack(svc: Services, inv: Invocation, view: DecisionView, event: str, *, counted: bool = False) -> Reply:
+    message = svc.renderer.message("gonogo/ack", view=view, event=event, counted=counted, user=inv.user_id)
+    return Reply(message=message)
+
+
+async def approve(svc: Services, inv: Invocation) -> Reply:
+    view, counted = await service.approve(svc, decision_id=_decision_id(inv.text), user=inv.user_id)
+    return _ack(svc, inv, view, "approved", counted=counted)
+
+
+async def recheck(svc: Services, inv: Invocation) -> Reply:
+    view = await service.recheck(svc, decision_id=_decision_id(inv.text), user=inv.user_id)
+    return _ack(svc, inv, view, "rechecked")
+
+
+async def deploy(svc: Services, inv: Invocation) -> Reply:
+    view = await deploy_release(svc, decision_id=_decision_id(inv.text), user=inv.user_id)
+    return _ack(svc, inv, view, "deploying")
+
+
+async def open_reject(svc: Services, inv: Invocation) -> Reply | None:
+    """The Reject button opens a modal asking why; its submission records the Reject."""
+    decision = await service.check_rejectable(svc, decision_id=_decision_id(inv.text))
+    if not inv.trigger_id:
+        raise UserError("Slack sent no trigger to open the form: press Reject again.")
+    modal = svc.renderer.view(
+        "gonogo/reject_modal",
+        decision=decision,
+        callback_id=Action.REJECT_VIEW.value,
+        block_id=REASON_BLOCK,
+        action_id=REASON_INPUT,
+    )
+    await svc.chat.open_view(trigger_id=inv.trigger_id, view=modal)
+    return None
+
+
+def _reason(view: dict[str, Any]) -> str:
+    values = ((view.get("state") or {}).get("values") or {}).get(REASON_BLOCK) or {}
+    return " ".join(str((values.get(REASON_INPUT) or {}).get("value") or "").split())
+
+
+async def reject_errors(svc: Services, view: dict[str, Any]) -> dict[str, str]:
+    """Field errors for the Reject modal (Slack shows them in the form): no reason, or too late."""
+    if not _reason(view):
+        return {REASON_BLOCK: "Say why you reject the release."}
+    try:
+        await service.check_rejectable(svc, decision_id=_decision_id(str(view.get("private_metadata") or "")))
+    except UserError as exc:
+        return {REASON_BLOCK: str(exc)[:150]}
+    return {}
+
+
+def reject_invocation(body: dict[str, Any]) -> Invocation:
+    view = body.get("view") or {}
+    inv = Invocation.from_interaction(body, command="/gonogo reject")
+    return inv.model_copy(update={"text": f"{view.get('private_metadata') or ''} {_reason(view)}"[:2000]})
+
+
+async def reject(svc: Services, inv: Invocation, view: dict[str, Any]) -> Reply:
+    decision_id = _decision_id(str(view.get("private_metadata") or ""))
+    found = await service.reject(svc, decision_id=decision_id, user=inv.user_id, reason=_reason(view))
+    return _ack(svc, inv, found, "rejected")

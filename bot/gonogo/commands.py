@@ -1,0 +1,44 @@
+"""``/gonogo``: the typed command → the service call → the reply.
+
+``handle`` answers everything but ``freeze`` / ``unfreeze`` (``parse.FOREIGN``), which belong to the
+releases area: for those it returns None, and the dispatcher in front of it must route them there.
+"""
+
+from __future__ import annotations
+
+from bot.app import Services
+from bot.context import Invocation, Reply
+from bot.errors import UsageError
+from bot.gonogo import parse as p
+from bot.gonogo import service
+from bot.help import usage
+
+FOREIGN = p.FOREIGN
+SUBCOMMANDS = frozenset({"status", "exception", "help"})  # and "<service> <version> [env]"
+
+
+async def handle(svc: Services, inv: Invocation) -> Reply | None:
+    """Parse ``/gonogo`` text and run it; usage errors carry the command's usage."""
+    try:
+        return await _execute(svc, p.parse(inv.text), inv)
+    except UsageError as exc:
+        exc.usage = exc.usage or usage(svc, "gonogo")
+        raise
+
+
+async def _execute(svc: Services, cmd: p.GoNoGoCommand, inv: Invocation) -> Reply | None:
+    r = svc.renderer
+    match cmd:
+        case p.Foreign():
+            return None
+        case p.Help():
+            return Reply(message=r.message("help/reply", command="gonogo", usage=usage(svc, "gonogo")))
+        case p.Status(service=name):
+            found = await service.status(svc, service=name)
+            return Reply(message=r.message("gonogo/status", status=found))
+        case p.RequestException():
+            exception = await service.request_exception(svc, cmd, user=inv.user_id)
+            return Reply(message=r.message("gonogo/exception", exception=exception, expired=False))
+        case p.Decide():
+            view = await service.decide_gonogo(svc, cmd, user=inv.user_id, channel=inv.channel_id)
+            return Reply(message=r.message("gonogo/reply", view=view))

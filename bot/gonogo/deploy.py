@@ -1,0 +1,397 @@
+"""The Deploy button of a GO decision: the deploy through ``svc.deploy``, the ledger, the post-deploy update.
+
+Exactly once. The button moves ``go → deploying`` with one conditional UPDATE and records the ledger row
+(``started``) and the ``gonogo.deploy`` outbox item in the same transaction. The worker takes a lease on
+the decision (another conditional UPDATE) and runs the tool beside the worker loop, renewing the lease;
+a ``gonogo.deploy_watch`` job reports a run whose replica died as interrupted and never runs it again.
+The gates run once more before anything is claimed: a freeze or an incident since GO stops the deploy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Coroutine
+from datetime import timedelta
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from bot.app import Services
+from bot.config import PrometheusQuery, ServiceConfig
+from bot.db.models import OutboxItem, ScheduledJob
+from bot.errors import ChatError, Conflict, DeployError, GateRefusal, ProbeError
+from bot.gonogo.models import GoNoGoDecision
+from bot.gonogo.service import (
+    SYSTEM,
+    DecisionView,
+    announce,
+    audit,
+    card_step,
+    load_decision,
+    mark_changed,
+    recheck,
+    service_config,
+    title,
+    view_of,
+)
+from bot.incidents.store import add_timeline
+from bot.jobs import cancel as cancel_jobs
+from bot.jobs import schedule
+from bot.outbox import enqueue
+from bot.ports import DeployResult
+from bot.releases import ledger
+
+log = logging.getLogger(__name__)
+
+DEPLOY = "gonogo.deploy"
+WATCH_JOB = "gonogo.deploy_watch"
+CANARY_SECONDS = 3.0
+
+
+class CanaryFigure(BaseModel):
+    """One of the service's Prometheus queries right after the deploy."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    value: float | None
+    unit: str = ""
+    level: Literal["ok", "warn", "critical", "unknown"] = "unknown"
+    detail: str = ""
+
+
+def _ledger_key(decision: GoNoGoDecision) -> str:
+    return f"gonogo:{decision.id}:deploy:{decision.deploy_attempts}"
+
+
+async def deploy_release(svc: Services, *, decision_id: int, user: str) -> DecisionView:
+    """The Deploy button: permission ``deploy``; the gates are run again and must still say GO."""
+    async with svc.db.session() as session:
+        decision = await load_decision(session, decision_id)
+    service = service_config(svc, decision.service)
+    await svc.access.require(
+        action="deploy",
+        user=user,
+        service=decision.service,
+        environment=decision.environment,
+        what=f"deploy {decision.service} {decision.version}",
+    )
+    if decision.status == "deploying":
+        raise Conflict(f"{decision.ref} is deploying already.")
+    if decision.status != "go":
+        why = f" (blocked by {', '.join(decision.blockers)})" if decision.blockers else ""
+        raise GateRefusal(
+            f"{decision.ref} is {decision.status.replace('_', ' ')}, not GO{why}: nothing deployed."
+        )
+    view = await recheck(svc, decision_id=decision_id, user=user)
+    if view.decision.status != "go":
+        blockers = ", ".join(view.assessment.blockers)
+        raise GateRefusal(f"{decision.ref} is no longer GO (blocked by {blockers}): nothing was deployed.")
+    if not view.decision.deploy_ready:
+        raise GateRefusal(f"The deploy tool cannot deploy {decision.ref}: {view.decision.deploy_note}")
+    now = svc.clock.now()
+    async with svc.db.session() as session:
+        claimed = await session.execute(
+            sa.update(GoNoGoDecision)
+            .where(col(GoNoGoDecision.id) == decision_id, col(GoNoGoDecision.status) == "go")
+            .values(
+                status="deploying",
+                deploy_attempts=col(GoNoGoDecision.deploy_attempts) + 1,
+                deployed_by=user,
+                deploy_started_at=now,
+                deploy_finished_at=None,
+                deploy_ok=None,
+                deploy_summary="",
+                deploy_output="",
+                deploy_url=None,
+            )
+        )
+        if not getattr(claimed, "rowcount", 0):
+            raise Conflict(f"{decision.ref} was deployed or changed a moment ago.")
+        decision = await load_decision(session, decision_id)
+        await mark_changed(session, decision)
+        previous = next(
+            (
+                e.version
+                for e in await ledger.entries(
+                    session, service=decision.service, environment=decision.environment
+                )
+                if e.status == "succeeded"
+            ),
+            None,
+        )
+        await ledger.record(
+            session,
+            key=_ledger_key(decision),
+            service=decision.service,
+            environment=decision.environment,
+            kind="deploy",
+            version=decision.version,
+            previous_version=previous,
+            status="started",
+            source="cmdcenter",
+            actor=user,
+            tool=service.deploy.tool if service.deploy else "",
+            summary=f"{decision.ref}: GO/NO-GO",
+            at=now,
+        )
+        await enqueue(
+            session,
+            key=_ledger_key(decision),
+            op=DEPLOY,
+            target="deploy",
+            payload={"decision_id": decision.id, "attempt": decision.deploy_attempts},
+        )
+        await card_step(session, decision)
+        audit(session, actor=user, what="deploy", text=f"{title(decision)}: deploy started")
+        view = await view_of(session, svc, decision)
+    svc.outbox.kick()
+    return view
+
+
+def _lease(svc: Services) -> timedelta:
+    return timedelta(seconds=svc.outbox.policy.lease)
+
+
+async def _claim(svc: Services, item: OutboxItem) -> bool:
+    decision_id, attempt = int(item.payload["decision_id"]), int(item.payload["attempt"])
+    now = svc.clock.now()
+    async with svc.db.session() as session:
+        claimed = await session.execute(
+            sa.update(GoNoGoDecision)
+            .where(
+                col(GoNoGoDecision.id) == decision_id,
+                col(GoNoGoDecision.status) == "deploying",
+                col(GoNoGoDecision.deploy_attempts) == attempt,
+                col(GoNoGoDecision.lease_owner).is_(None),
+            )
+            .values(lease_owner=svc.outbox.owner, lease_until=now + _lease(svc))
+        )
+        if not getattr(claimed, "rowcount", 0):
+            return False
+        await _schedule_watch(session, svc, decision_id, attempt=attempt, check=1)
+    return True
+
+
+async def _schedule_watch(
+    session: AsyncSession, svc: Services, decision_id: int, *, attempt: int, check: int
+) -> None:
+    await schedule(
+        session,
+        key=f"gonogo:{decision_id}:watch:{attempt}:{check}",
+        kind=WATCH_JOB,
+        due_at=svc.clock.now() + 2 * _lease(svc),
+        payload={"decision_id": decision_id, "attempt": attempt, "check": check},
+    )
+
+
+def _spawn(svc: Services, coro: Coroutine[Any, Any, None]) -> None:
+    """Run ``coro`` beside the worker loop (kept referenced until it ends)."""
+    tasks: set[asyncio.Task[None]] = svc.extras.setdefault("gonogo_tasks", set())
+    task = asyncio.create_task(coro)
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
+async def _heartbeat(svc: Services, decision_id: int) -> None:
+    every = max(0.05, svc.outbox.policy.lease / 3)
+    while True:
+        await asyncio.sleep(every)
+        async with svc.db.session() as session:
+            await session.execute(
+                sa.update(GoNoGoDecision)
+                .where(
+                    col(GoNoGoDecision.id) == decision_id,
+                    col(GoNoGoDecision.status) == "deploying",
+                    col(GoNoGoDecision.lease_owner) == svc.outbox.owner,
+                )
+                .values(lease_until=svc.clock.now() + _lease(svc))
+            )
+
+
+async def _run(svc: Services, decision_id: int) -> None:
+    beat = asyncio.create_task(_heartbeat(svc, decision_id))
+    try:
+        async with svc.db.session() as session:
+            decision = await load_decision(session, decision_id)
+        service = svc.config.service(decision.service)
+        try:
+            if service is None or svc.deploy is None:
+                raise DeployError(f"{decision.service} is no longer set up for deploys", retryable=False)
+            result = await svc.deploy.deploy(
+                service=service, environment=decision.environment, version=decision.version, dry_run=False
+            )
+        except DeployError as exc:
+            result = DeployResult(ok=False, summary=str(exc))
+        except Exception:  # a bug: the card says so with an id, the log has the traceback
+            error_id = f"E-{uuid.uuid4().hex[:10].upper()}"
+            log.exception("deploy of %s raised unexpectedly (%s)", decision.ref, error_id)
+            result = DeployResult(ok=False, summary=f"unexpected error {error_id} (see the log)")
+        figures = await canary_figures(svc, service) if result.ok and service is not None else []
+        await _finish_deploy(svc, decision_id, result, figures)
+    finally:
+        beat.cancel()
+
+
+async def canary_figures(svc: Services, service: ServiceConfig) -> list[CanaryFigure]:
+    """The service's Prometheus queries right after the deploy (``services[].prometheus``)."""
+    metrics = svc.metrics
+    if metrics is None or not service.prometheus:
+        return []
+
+    async def one(query: PrometheusQuery) -> CanaryFigure:
+        try:
+            sample = await metrics.instant(query=query.query, timeout=CANARY_SECONDS)
+        except ProbeError as exc:
+            return CanaryFigure(name=query.name, value=None, unit=query.unit, detail=str(exc)[:200])
+        return CanaryFigure(
+            name=query.name, value=sample.value, unit=query.unit, level=_level(query, sample.value)
+        )
+
+    return list(await asyncio.gather(*(one(q) for q in service.prometheus)))
+
+
+def _level(query: PrometheusQuery, value: float | None) -> Literal["ok", "warn", "critical", "unknown"]:
+    if value is None:
+        return "unknown"
+    sign = 1 if query.direction == "above" else -1
+    if query.critical is not None and sign * value >= sign * query.critical:
+        return "critical"
+    if query.warn is not None and sign * value >= sign * query.warn:
+        return "warn"
+    return "ok"
+
+
+async def _permalink(svc: Services, decision: GoNoGoDecision) -> str | None:
+    if not decision.channel_id or not decision.message_ts:
+        return None
+    try:
+        return await svc.chat.permalink(channel=decision.channel_id, ts=decision.message_ts)
+    except ChatError:
+        return None
+
+
+async def _finish_deploy(
+    svc: Services, decision_id: int, result: DeployResult, figures: list[CanaryFigure]
+) -> None:
+    async with svc.db.session() as session:
+        decision = await load_decision(session, decision_id)
+    card_link = await _permalink(svc, decision)
+    now = svc.clock.now()
+    async with svc.db.session() as session:
+        decision = await load_decision(session, decision_id)
+        if decision.status != "deploying" or decision.lease_owner != svc.outbox.owner:
+            return  # reported interrupted meanwhile: that report stands
+        decision.status = "deployed" if result.ok else "go"
+        decision.deploy_ok, decision.deploy_summary = result.ok, result.summary[:1000]
+        decision.deploy_output, decision.deploy_url = result.output[:3000], result.url
+        decision.deploy_finished_at, decision.lease_owner, decision.lease_until = now, None, None
+        if result.ok:
+            decision.active_key, decision.closed_at = None, now
+        await mark_changed(session, decision)
+        await ledger.finish(
+            session,
+            key=_ledger_key(decision),
+            status="succeeded" if result.ok else "failed",
+            at=now,
+            summary=result.summary,
+            url=result.url,
+        )
+        await cancel_jobs(session, key_prefix=f"gonogo:{decision.id}:watch:")
+        incident = await ledger.open_incident_for(session, decision.service)
+        if incident is not None:
+            outcome = "succeeded" if result.ok else "failed"
+            await add_timeline(
+                session,
+                incident,
+                kind="deploy",
+                at=now,
+                author=decision.deployed_by,
+                text=f"Deploy of {title(decision)} {outcome}: {result.summary[:300]}",
+            )
+        view = await view_of(session, svc, decision)
+        await announce(
+            session,
+            svc,
+            decision,
+            view.assessment,
+            "gonogo/deployed",
+            kind="deployed",
+            figures=figures,
+            card_link=card_link,
+        )
+        await card_step(session, decision)
+        audit(
+            session,
+            actor=decision.deployed_by or SYSTEM,
+            what="deploy",
+            text=f"{title(decision)}: deploy {'succeeded' if result.ok else 'failed'}",
+            detail=result.summary,
+        )
+    svc.outbox.kick()
+
+
+async def _interrupt(session: AsyncSession, svc: Services, decision: GoNoGoDecision, why: str) -> None:
+    """The deploy's replica died, or its outbox step failed for good: report it; never run it again."""
+    now = svc.clock.now()
+    decision.status, decision.deploy_ok, decision.deploy_summary = "go", False, why
+    decision.deploy_finished_at, decision.lease_owner, decision.lease_until = now, None, None
+    await mark_changed(session, decision)
+    await ledger.finish(session, key=_ledger_key(decision), status="unknown", at=now, summary=why)
+    view = await view_of(session, svc, decision)
+    await announce(
+        session,
+        svc,
+        decision,
+        view.assessment,
+        "gonogo/deployed",
+        kind="deployed",
+        figures=[],
+        card_link=None,
+    )
+    await card_step(session, decision)
+    audit(session, actor=SYSTEM, what="deploy", text=f"{title(decision)}: deploy interrupted", detail=why)
+
+
+async def _watch(svc: Services, job: ScheduledJob) -> None:
+    decision_id, attempt, check = (int(job.payload[k]) for k in ("decision_id", "attempt", "check"))
+    async with svc.db.session() as session:
+        decision = await load_decision(session, decision_id)
+        if decision.status != "deploying" or decision.deploy_attempts != attempt:
+            return
+        if decision.lease_until is not None and decision.lease_until < svc.clock.now():
+            why = "cmdcenter stopped while the deploy tool was running: check the tool before deploying again"
+            await _interrupt(session, svc, decision, why)
+        else:
+            await _schedule_watch(session, svc, decision_id, attempt=attempt, check=check + 1)
+    svc.outbox.kick()
+
+
+async def _not_started(svc: Services, item: OutboxItem) -> None:
+    async with svc.db.session() as session:
+        decision = await load_decision(session, int(item.payload["decision_id"]))
+        if decision.status == "deploying" and decision.deploy_attempts == int(item.payload["attempt"]):
+            await _interrupt(session, svc, decision, f"the deploy could not be started: {item.last_error}")
+    svc.outbox.kick()
+
+
+def register(svc: Services) -> None:
+    async def start_deploy(item: OutboxItem) -> dict[str, Any]:
+        if not await _claim(svc, item):
+            return {"skipped": "already started or no longer deploying"}
+        _spawn(svc, _run(svc, int(item.payload["decision_id"])))
+        return {"started": item.payload["decision_id"]}
+
+    async def deploy_failed(item: OutboxItem) -> None:
+        await _not_started(svc, item)
+
+    async def watch(job: ScheduledJob) -> None:
+        await _watch(svc, job)
+
+    svc.outbox.register(DEPLOY, start_deploy, on_failure=deploy_failed)
+    svc.jobs.register(WATCH_JOB, watch)

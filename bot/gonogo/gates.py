@@ -1,0 +1,647 @@
+"""Release gates: one evaluator per kind, all run concurrently, each inside its own timeout.
+
+    gates, defaulted = gates_for(config, service, "prod")
+    runs = await evaluate(svc, service=service, environment="prod", version="v1.4.3", gates=gates)
+
+A gate's fields beyond ``kind``/``name``/``environments``/``advisory``/``timeout_seconds`` are the
+kind's own (``SPECS``; ``config_problems`` checks them all at start-up)::
+
+    no_open_incidents  scope: service|all (service; service-less incidents count), severities ([sev1, sev2])
+    no_freeze          —  (reads ``svc.extras["active_freezes"]``: ``async (svc) -> [freeze with .service]``)
+    change_window      allow: [specs], deny: [specs], holidays: [dates], timezone (slack.timezone)
+    approvals          required: {role: count} (gonogo.required_approvals) — judged from the votes
+    http               url, expect_status (200), json_field, expect_value | min | max
+    prometheus         query, max | min, unit, no_data: fail|pass (fail)
+    github_checks      repository (owner/name), ref ({version}), required: [check names] (all)
+    image_digest       path (a file or a folder) | url
+    command            argv (exit 0 passes; the last output line is the evidence)
+
+``url``, ``ref``, ``path`` and ``argv`` may use ``{service}``, ``{env}`` and ``{version}``. A gate that
+raises or outlives its timeout is ``error`` (⚠️): it blocks like a failure unless it is advisory.
+A service without gates gets ``DEFAULT_GATES``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import httpx
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bot.adapters._subprocess import fill_placeholders, placeholder_values, run_command
+from bot.app import Services
+from bot.config import Config, GateConfig, ServiceConfig, Severity
+from bot.errors import CmdcenterError, ProbeError
+from bot.gonogo import sources
+from bot.gonogo.windows import ChangeWindow
+from bot.incidents.store import open_incidents
+
+log = logging.getLogger(__name__)
+
+GateStatus = Literal["pass", "fail", "error"]
+EVIDENCE_CHARS = 300
+GREEN_CONCLUSIONS = frozenset({"success", "neutral", "skipped"})
+DEFAULT_GATES = ("no_open_incidents", "no_freeze", "approvals")
+_PAGING: tuple[Severity, ...] = ("sev1", "sev2")
+_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+_IMAGE_LINE = re.compile(r"""^\s*-?\s*["']?image["']?\s*:[ \t]*(\S[^#\n]*?)[ \t]*(?:#.*)?$""", re.MULTILINE)
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+# --- the kinds' own fields --------------------------------------------------------------------------------
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_placeholders(value: str) -> str:
+    sample = {"service": "s", "env": "e", "version": "v", "revision": None}
+    try:
+        fill_placeholders(value, sample, where="gate")
+    except CmdcenterError as exc:
+        raise ValueError(str(exc).removeprefix("gate: ")) from None
+    return value
+
+
+class NoOpenIncidentsSpec(_Spec):
+    scope: Literal["service", "all"] = "service"
+    severities: list[Severity] = Field(default_factory=lambda: list(_PAGING), min_length=1)
+
+
+class NoFreezeSpec(_Spec):
+    pass
+
+
+class ChangeWindowSpec(_Spec):
+    allow: list[str] = Field(default_factory=list)
+    deny: list[str] = Field(default_factory=list)
+    holidays: list[date] = Field(default_factory=list)
+    timezone: str | None = None
+
+    @model_validator(mode="after")
+    def _valid(self) -> ChangeWindowSpec:
+        self.window()  # raises ValueError naming the bad spec
+        if self.timezone is not None:
+            zone(self.timezone)
+        return self
+
+    def window(self) -> ChangeWindow:
+        return ChangeWindow.parse(
+            allow=self.allow, deny=[*self.deny, *(d.isoformat() for d in self.holidays)]
+        )
+
+
+class ApprovalsSpec(_Spec):
+    required: dict[str, int] | None = None
+
+    @field_validator("required")
+    @classmethod
+    def _counts(cls, value: dict[str, int] | None) -> dict[str, int] | None:
+        if value is not None and any(n < 0 for n in value.values()):
+            raise ValueError("approval counts must be 0 or more")
+        return value
+
+
+class HttpSpec(_Spec):
+    url: str
+    expect_status: int = Field(default=200, ge=100, le=599)
+    json_field: str | None = None
+    expect_value: str | None = None
+    min: float | None = None
+    max: float | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _check_placeholders(_http_url(value))
+
+    @model_validator(mode="after")
+    def _conditions(self) -> HttpSpec:
+        if self.json_field is None and (self.expect_value, self.min, self.max) != (None, None, None):
+            raise ValueError("expect_value, min and max need a json_field")
+        if self.expect_value is not None and (self.min, self.max) != (None, None):
+            raise ValueError("use either expect_value or min/max, not both")
+        return self
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must be an http(s) URL")
+    return value
+
+
+class PrometheusSpec(_Spec):
+    query: str = Field(min_length=1)
+    max: float | None = None
+    min: float | None = None
+    unit: str = ""
+    no_data: Literal["fail", "pass"] = "fail"
+
+    @model_validator(mode="after")
+    def _threshold(self) -> PrometheusSpec:
+        if self.max is None and self.min is None:
+            raise ValueError("set max (the value must stay at or below it) or min")
+        return self
+
+
+class GitHubChecksSpec(_Spec):
+    repository: str = Field(pattern=r"^[\w.-]+/[\w.-]+$")
+    ref: str = "{version}"
+    required: list[str] = Field(default_factory=list)
+
+    @field_validator("ref")
+    @classmethod
+    def _ref(cls, value: str) -> str:
+        return _check_placeholders(value)
+
+
+class ImageDigestSpec(_Spec):
+    path: str | None = None
+    url: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ImageDigestSpec:
+        if (self.path is None) == (self.url is None):
+            raise ValueError("set exactly one of path (a file or a folder) and url")
+        for value in (self.path, self.url):
+            if value is not None:
+                _check_placeholders(value)
+        if self.url is not None:
+            _http_url(self.url)
+        return self
+
+
+class CommandSpec(_Spec):
+    argv: list[str] = Field(min_length=1)
+
+    @field_validator("argv")
+    @classmethod
+    def _args(cls, value: list[str]) -> list[str]:
+        return [_check_placeholders(arg) for arg in value]
+
+
+SPECS: dict[str, type[_Spec]] = {
+    "no_open_incidents": NoOpenIncidentsSpec,
+    "no_freeze": NoFreezeSpec,
+    "change_window": ChangeWindowSpec,
+    "approvals": ApprovalsSpec,
+    "http": HttpSpec,
+    "prometheus": PrometheusSpec,
+    "github_checks": GitHubChecksSpec,
+    "image_digest": ImageDigestSpec,
+    "command": CommandSpec,
+}
+
+DEFAULT_NAMES = {
+    "no_open_incidents": "No open incident",
+    "no_freeze": "No deploy freeze",
+    "change_window": "Change window",
+    "approvals": "Approvals",
+    "http": "HTTP check",
+    "prometheus": "Prometheus",
+    "github_checks": "GitHub checks",
+    "image_digest": "Images pinned by digest",
+    "command": "Command",
+}
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {name!r}") from None
+
+
+# --- the gates of a service --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Gate:
+    key: str  # stable across environments: what an exception names
+    name: str
+    kind: str
+    advisory: bool
+    timeout: float
+    spec: Any  # the kind's _Spec
+    environments: tuple[str, ...] | None = None
+
+
+def slug(text: str) -> str:
+    return _SLUG.sub("-", text.lower()).strip("-") or "gate"
+
+
+def _spec(config: GateConfig) -> _Spec:
+    return SPECS[config.kind].model_validate(config.model_extra or {})
+
+
+def service_gates(service: ServiceConfig) -> list[Gate]:
+    """Every gate of the service (all environments), with unique keys; the defaults when none."""
+    configs = service.gates or [GateConfig(kind=kind) for kind in DEFAULT_GATES]
+    gates: list[Gate] = []
+    seen: set[str] = set()
+    for config in configs:
+        base = slug(config.name) if config.name else config.kind
+        key, n = base, 1
+        while key in seen:
+            n += 1
+            key = f"{base}-{n}"
+        seen.add(key)
+        gates.append(
+            Gate(
+                key=key,
+                name=config.name or DEFAULT_NAMES[config.kind],
+                kind=config.kind,
+                advisory=config.advisory,
+                timeout=config.timeout_seconds,
+                spec=_spec(config),
+                environments=tuple(config.environments) if config.environments is not None else None,
+            )
+        )
+    return gates
+
+
+def gates_for(service: ServiceConfig, environment: str) -> list[Gate]:
+    """The gates that apply to one environment, in config order."""
+    return [g for g in service_gates(service) if g.environments is None or environment in g.environments]
+
+
+def find_gate(service: ServiceConfig, word: str) -> Gate | None:
+    """The gate named by ``word``: its key, its name (any case) or, when unique, its kind."""
+    gates = service_gates(service)
+    lowered = word.strip().lower()
+    exact = [g for g in gates if g.key == lowered or g.name.lower() == lowered or g.key == slug(word)]
+    if exact:
+        return exact[0]
+    by_kind = [g for g in gates if g.kind == lowered]
+    return by_kind[0] if len(by_kind) == 1 else None
+
+
+def required_approvals(gate: Gate | None, config: Config) -> dict[str, int]:
+    """Role -> count the approvals gate asks for (none without an approvals gate)."""
+    if gate is None:
+        return {}
+    required = gate.spec.required if gate.spec.required is not None else config.gonogo.required_approvals
+    return {role: count for role, count in required.items() if count > 0}
+
+
+def config_problems(config: Config) -> list[str]:
+    """Every problem in the services' gates, with its location (for start-up and ``check-config``)."""
+    problems: list[str] = []
+    roles = {r.role for r in config.access if r.action == "gonogo.approve" and r.role}
+    for s_index, service in enumerate(config.services):
+        for g_index, gate in enumerate(service.gates):
+            where = f"services[{s_index}].gates[{g_index}] ({gate.kind})"
+            try:
+                spec = _spec(gate)
+            except ValidationError as exc:
+                problems += [
+                    f"{where}: {_loc(e['loc'])}{e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
+                ]
+                continue
+            if gate.environments:
+                unknown = sorted(set(gate.environments) - set(service.environments))
+                if unknown:
+                    problems.append(f"{where}.environments: unknown environment(s) {', '.join(unknown)}")
+            if isinstance(spec, ApprovalsSpec):
+                wanted = spec.required if spec.required is not None else config.gonogo.required_approvals
+                missing = sorted(r for r, n in wanted.items() if n > 0 and r not in roles)
+                if missing:
+                    listed = ", ".join(missing)
+                    problems.append(f"{where}: no gonogo.approve access rule gives the role(s) {listed}")
+    return problems
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") + (
+        ": " if loc else ""
+    )
+
+
+# --- evaluation ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: GateStatus
+    evidence: str
+
+
+def passed(evidence: str) -> Outcome:
+    return Outcome("pass", evidence)
+
+
+def failed(evidence: str) -> Outcome:
+    return Outcome("fail", evidence)
+
+
+@dataclass(frozen=True)
+class GateRun:
+    gate: Gate
+    status: GateStatus
+    evidence: str
+    duration_ms: int
+
+
+@dataclass(frozen=True)
+class GateContext:
+    svc: Services
+    service: ServiceConfig
+    environment: str
+    version: str
+    now: datetime
+    http: httpx.AsyncClient
+
+    def fill(self, template: str, *, where: str) -> str:
+        values = placeholder_values(self.service, self.environment, version=self.version)
+        return fill_placeholders(template, values, where=where)
+
+
+Evaluator = Callable[[Gate, GateContext], Awaitable[Outcome]]
+
+
+async def evaluate(
+    svc: Services, *, service: ServiceConfig, environment: str, version: str, gates: list[Gate]
+) -> list[GateRun]:
+    """Run every gate but ``approvals`` concurrently; each ends within its own timeout."""
+    longest = max((g.timeout for g in gates), default=10.0)  # each gate's own timeout comes first
+    async with httpx.AsyncClient(follow_redirects=False, timeout=longest + 1) as http:
+        ctx = GateContext(svc, service, environment, version, svc.clock.now(), http)
+        return list(await asyncio.gather(*(run_gate(g, ctx) for g in gates if g.kind != "approvals")))
+
+
+async def run_gate(gate: Gate, ctx: GateContext) -> GateRun:
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(gate.timeout):
+            outcome = await EVALUATORS[gate.kind](gate, ctx)
+    except TimeoutError:
+        outcome = Outcome("error", f"no answer within {gate.timeout:g} s (timed out)")
+    except CmdcenterError as exc:
+        outcome = Outcome("error", str(exc) or type(exc).__name__)
+    except Exception:
+        error_id = f"E-{uuid.uuid4().hex[:10].upper()}"
+        log.exception("gate %s (%s) of %s raised (%s)", gate.key, gate.kind, ctx.service.name, error_id)
+        outcome = Outcome("error", f"unexpected error {error_id} (see the log)")
+    evidence = " ".join(outcome.evidence.split())
+    if len(evidence) > EVIDENCE_CHARS:
+        evidence = evidence[: EVIDENCE_CHARS - 1] + "…"
+    return GateRun(gate, outcome.status, evidence, int((time.perf_counter() - started) * 1000))
+
+
+# --- the evaluators -----------------------------------------------------------------------------------------
+
+
+async def no_open_incidents(gate: Gate, ctx: GateContext) -> Outcome:
+    spec: NoOpenIncidentsSpec = gate.spec
+    async with ctx.svc.db.session() as session:
+        found = await open_incidents(session)
+    name = ctx.service.name
+    hits = [
+        i
+        for i in found
+        if i.severity in spec.severities and (spec.scope == "all" or i.service in (None, name))
+    ]
+    sevs = "/".join(s.upper() for s in spec.severities)
+    where = f"on {name}" if spec.scope == "service" else "anywhere"
+    if not hits:
+        return passed(f"no open {sevs} incident {where}")
+    listed = "; ".join(
+        f"{i.ref} ({i.severity.upper()}{', ' + i.service if i.service else ''}) {i.title}" for i in hits[:3]
+    )
+    more = f" and {len(hits) - 3} more" if len(hits) > 3 else ""
+    return failed(f"open {sevs} {where}: {listed}{more}")
+
+
+async def no_freeze(gate: Gate, ctx: GateContext) -> Outcome:
+    provider = ctx.svc.extras.get("active_freezes")
+    if provider is None:
+        return passed("no freeze mechanism configured")
+    name = ctx.service.name
+    covering = [f for f in await provider(ctx.svc) if getattr(f, "service", None) in (None, name)]
+    if not covering:
+        return passed(f"no deploy freeze on {name}")
+    listed = "; ".join(
+        f"{getattr(f, 'service', None) or 'all services'}: {getattr(f, 'reason', '')}" for f in covering[:3]
+    )
+    return failed(f"deploys frozen ({listed})")
+
+
+async def change_window(gate: Gate, ctx: GateContext) -> Outcome:
+    spec: ChangeWindowSpec = gate.spec
+    try:
+        tz = zone(spec.timezone or ctx.svc.config.slack.timezone)
+    except ValueError as exc:
+        raise ProbeError(str(exc), retryable=False) from None
+    check = spec.window().check(ctx.now, tz)
+    return Outcome("pass" if check.open else "fail", check.evidence)
+
+
+async def http_check(gate: Gate, ctx: GateContext) -> Outcome:
+    spec: HttpSpec = gate.spec
+    url = ctx.fill(spec.url, where=f"gate {gate.key}.url")
+    answer = await sources.get(ctx.http, url)
+    if answer.status != spec.expect_status:
+        return failed(f"HTTP {answer.status} (expected {spec.expect_status})")
+    if spec.json_field is None:
+        return passed(f"HTTP {answer.status}")
+    found = dig(answer.body, spec.json_field)
+    if found is _MISSING:
+        return failed(f"HTTP {answer.status} but {spec.json_field} is missing from the answer")
+    shown = as_text(found)
+    if spec.expect_value is not None:
+        ok = shown == spec.expect_value
+        expected = "" if ok else f" (expected {spec.expect_value!r})"
+        return Outcome("pass" if ok else "fail", f"{spec.json_field} is {shown!r}{expected}")
+    if spec.min is not None or spec.max is not None:
+        return _compare(spec.json_field, _number(found), low=spec.min, high=spec.max, unit="")
+    return Outcome("pass" if found else "fail", f"{spec.json_field} is {shown}")
+
+
+async def prometheus(gate: Gate, ctx: GateContext) -> Outcome:
+    spec: PrometheusSpec = gate.spec
+    metrics = ctx.svc.metrics
+    if metrics is None:
+        raise ProbeError("PROMETHEUS_URL is not set", retryable=False)
+    sample = await metrics.instant(query=spec.query, timeout=gate.timeout)
+    if sample.value is None:
+        return Outcome("pass" if spec.no_data == "pass" else "fail", "the query returned no data")
+    return _compare("value", sample.value, low=spec.min, high=spec.max, unit=spec.unit)
+
+
+async def github_checks(gate: Gate, ctx: GateContext) -> Outcome:
+    spec: GitHubChecksSpec = gate.spec
+    settings = ctx.svc.settings
+    if settings.github_token is None:
+        raise ProbeError("GITHUB_TOKEN is not set", retryable=False)
+    ref = ctx.fill(spec.ref, where=f"gate {gate.key}.ref")
+    runs = await sources.check_runs(
+        ctx.http,
+        api_url=settings.github_api_url,
+        token=settings.github_token.get_secret_value(),
+        repository=spec.repository,
+        ref=ref,
+    )
+    by_name: dict[str, sources.CheckRun] = {}
+    for run in runs:
+        by_name.setdefault(run.name, run)
+    missing = [n for n in spec.required if n not in by_name]
+    considered = (
+        [by_name[n] for n in spec.required if n in by_name] if spec.required else list(by_name.values())
+    )
+    if not considered and not missing:
+        return failed(f"no check runs on {ref} in {spec.repository}")
+    red = [r for r in considered if r.status == "completed" and r.conclusion not in GREEN_CONCLUSIONS]
+    running = [r for r in considered if r.status != "completed"]
+    problems = [
+        *([f"failed: {', '.join(f'{r.name} ({r.conclusion})' for r in red)}"] if red else []),
+        *([f"not finished: {', '.join(r.name for r in running)}"] if running else []),
+        *([f"missing: {', '.join(missing)}"] if missing else []),
+    ]
+    if problems:
+        return failed(f"{ref}: " + "; ".join(problems))
+    return passed(f"{len(considered)} check run(s) green on {ref}")
+
+
+async def image_digest(gate: Gate, ctx: GateContext) -> Outcome:
+    spec: ImageDigestSpec = gate.spec
+    path = ctx.fill(spec.path, where=f"gate {gate.key}.path") if spec.path else None
+    url = ctx.fill(spec.url, where=f"gate {gate.key}.url") if spec.url else None
+    found = [
+        ref for _, text in await sources.read_manifests(ctx.http, path=path, url=url) for ref in images(text)
+    ]
+    if not found:
+        return failed(f"no image references found in {path or url}")
+    loose = sorted({ref for ref, pinned in found if not pinned})
+    if loose:
+        return failed(f"{len(loose)} image(s) not pinned by digest: {', '.join(loose)}")
+    return passed(f"all {len(found)} image reference(s) pinned by @sha256 digest")
+
+
+async def command(gate: Gate, ctx: GateContext) -> Outcome:
+    spec: CommandSpec = gate.spec
+    argv = [ctx.fill(arg, where=f"gate {gate.key}.argv[{i}]") for i, arg in enumerate(spec.argv)]
+    values = placeholder_values(ctx.service, ctx.environment, version=ctx.version)
+    env = {f"CMDCENTER_{k.upper()}": v for k, v in values.items() if v is not None}
+    output = await run_command(argv, timeout=gate.timeout, env=env)
+    lines = [line.strip() for line in (output.stdout or output.stderr).splitlines() if line.strip()]
+    last = lines[-1] if lines else ""
+    if output.ok:
+        return passed(last or "exit 0")
+    return failed(f"exit {output.returncode}" + (f": {last}" if last else ""))
+
+
+EVALUATORS: dict[str, Evaluator] = {
+    "no_open_incidents": no_open_incidents,
+    "no_freeze": no_freeze,
+    "change_window": change_window,
+    "http": http_check,
+    "prometheus": prometheus,
+    "github_checks": github_checks,
+    "image_digest": image_digest,
+    "command": command,
+}
+
+
+# --- helpers (pure) -----------------------------------------------------------------------------------------
+
+_MISSING: Any = object()
+
+
+def dig(body: Any, dotted: str) -> Any:
+    """Follow ``a.b.0.c`` through objects and list indices; ``_MISSING`` when a step is absent."""
+    node = body
+    for part in dotted.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return _MISSING
+    return node
+
+
+def as_text(value: Any) -> str:
+    """JSON scalars as the config writes them: strings as they are, the rest as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _compare(what: str, value: float | None, *, low: float | None, high: float | None, unit: str) -> Outcome:
+    if value is None:
+        return failed(f"{what} is not a number")
+    shown = f"{what} {value:g}{unit}"
+    if high is not None and value > high:
+        return failed(f"{shown} above the maximum {high:g}{unit}")
+    if low is not None and value < low:
+        return failed(f"{shown} below the minimum {low:g}{unit}")
+    bounds = " ".join(
+        x
+        for x in (
+            f"≥ {low:g}{unit}" if low is not None else "",
+            f"≤ {high:g}{unit}" if high is not None else "",
+        )
+        if x
+    )
+    return passed(f"{shown} ({bounds})")
+
+
+def images(text: str) -> list[tuple[str, bool]]:
+    """(image reference, pinned by digest) for every ``image:`` in YAML/JSON manifests or Helm values.
+
+    ``image: repo/name@sha256:…`` strings and Helm-style ``image: {repository, tag, digest}`` maps are
+    understood; text that is not YAML (a Helm template) is scanned line by line."""
+    try:
+        documents = list(yaml.safe_load_all(text))
+    except yaml.YAMLError:
+        refs = [ref.strip("\"'") for ref in _IMAGE_LINE.findall(text)]
+        return [(ref, bool(_DIGEST.search(ref))) for ref in refs if ref]
+    found: list[tuple[str, bool]] = []
+    for document in documents:
+        _walk(document, found)
+    return found
+
+
+def _walk(node: Any, found: list[tuple[str, bool]]) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _walk(item, found)
+        return
+    if not isinstance(node, dict):
+        return
+    for key, value in node.items():
+        if key == "image" and isinstance(value, str):
+            found.append((value, bool(_DIGEST.search(value))))
+        elif key == "image" and isinstance(value, dict) and ("repository" in value or "digest" in value):
+            found.append(_helm_image(value))
+        else:
+            _walk(value, found)
+
+
+def _helm_image(value: dict[str, Any]) -> tuple[str, bool]:
+    repository = str(value.get("repository") or "")
+    if value.get("registry"):
+        repository = f"{value['registry']}/{repository}"
+    tag, digest = str(value.get("tag") or ""), str(value.get("digest") or "")
+    pinned = bool(re.fullmatch(r"sha256:[0-9a-f]{64}", digest)) or bool(_DIGEST.search(tag))
+    shown = repository + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
+    return shown or "(empty image)", pinned
