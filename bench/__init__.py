@@ -1,0 +1,1 @@
+"""cmdcenter benchmarks: ``.venv/bin/python -m bench`` (see docs/benchmarks.md)."""
