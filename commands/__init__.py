@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from bot.app import Services
-from commands import events, gonogo, incident, prodstatus, rollback
+from commands import events, gonogo, gonogo_actions, incident, prodstatus, rollback
 from commands._runner import CommandRunner
 
 COMMANDS = ("/incident", "/gonogo", "/rollback", "/prodstatus")
@@ -16,5 +16,6 @@ def register_all(app: AsyncApp, services: Services) -> None:
     events.register(app, services, runner)
     incident.register(app, services, runner)
     gonogo.register(app, services, runner)
+    gonogo_actions.register(app, services, runner)
     rollback.register(app, services, runner)
     prodstatus.register(app, services, runner)

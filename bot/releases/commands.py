@@ -82,7 +82,9 @@ async def handle_gonogo(svc: Services, inv: Invocation) -> Reply | None:
     word, _, rest = inv.text.strip().partition(" ")
     handler = GONOGO_SUBCOMMANDS.get(word.lower())
     if handler is None:
-        return await command_help(svc, "gonogo", inv.text)
+        from bot.gonogo import commands as gonogo_commands
+
+        return await gonogo_commands.handle(svc, inv)
     try:
         return await handler(svc, inv, rest)
     except UsageError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -34,7 +35,11 @@ def command() -> CommandDeployer:
     return CommandDeployer()
 
 
-async def test_rollback_fills_the_argv(tmp_path: Path, command: CommandDeployer) -> None:
+async def test_rollback_fills_the_argv(
+    tmp_path: Path, command: CommandDeployer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [k for k in os.environ if k.startswith("CMDCENTER_")]:
+        monkeypatch.delenv(name)  # the test runner's own CMDCENTER_TEST_DB(S) would show up below
     out = tmp_path / "out.json"
     svc = service(
         rollback=[PY, "-c", RECORD, str(out), "{service}", "--env={env}", "{version}", "{revision}", "{{x}}"]

@@ -12,7 +12,6 @@ import pytest
 
 from bot.db.models import ReleaseRecord
 from bot.sandbox.slack_emulator import SlackEmulator
-from tests.e2e.test_rollback import releases_registered  # noqa: F401 - autouse fixture
 from tests.harness import BotHarness, running_bot, wait_until
 
 TOKEN = "ci-hook-token"

@@ -19,7 +19,6 @@ from bot.sandbox.deploy_fakes import HelmFakeState, fake_bin_dir
 from bot.sandbox.server import serve_in_thread
 from bot.sandbox.slack_emulator import SlackEmulator
 from tests.e2e.test_incident import channel_of
-from tests.e2e.test_rollback import releases_registered  # noqa: F401 - autouse fixture
 from tests.harness import BotHarness, running_bot, wait_until
 
 ARGO_TOKEN = "argocd-test-token"

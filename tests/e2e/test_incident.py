@@ -243,7 +243,7 @@ def test_wrong_input_gets_usage(bot: BotHarness) -> None:
     incident_id = declare(bot)
     channel = channel_of(bot, incident_id)
     assert "Unknown status `fixed`" in refusal("status fixed", channel)
-    bot.command("/incident", "resolve done", channel=channel)
+    bot.reply_after("/incident", "resolve done", channel=channel)
     wait_until(lambda: bot.incident(incident_id).status == "resolved")
     assert "is resolved" in refusal("status identified more", channel)
     outcomes = {r.outcome for r in bot.audit()}

@@ -19,6 +19,7 @@ from bot.sandbox.slack_emulator import SlackEmulator
 from tests.harness import BotHarness, running_bot, wait_until
 
 API_TOKEN = "api-token-for-tests"
+HOOK_TOKEN = "deploy-hook-token-for-tests"
 
 
 def config(health_url: str, services: int = 2) -> str:
@@ -70,7 +71,7 @@ def _start(tmp_path: Path, slack: SlackEmulator, services: int) -> Iterator[Env]
     }.items():
         prom.set(query, value)
     slack.workspace.add_channel("ops")
-    settings = {"prometheus_url": prom_server.url, "api_token": API_TOKEN}
+    settings = {"prometheus_url": prom_server.url, "api_token": API_TOKEN, "deploy_hook_token": HOOK_TOKEN}
     try:
         with running_bot(
             tmp_path, slack, config=config(health_server.url, services), settings=settings
@@ -109,6 +110,22 @@ def test_threshold_breach_names_the_figure(env: Env) -> None:
     env.prom.set("checkout_p95", 340.0)  # +70 % against the 7-day baseline
     text = report(env)
     assert "Production: UNHEALTHY" in text and "70" in text
+
+
+def test_regression_is_correlated_with_the_deploy_that_preceded_it(env: Env) -> None:
+    """A deploy reported by CI (``POST /hooks/deploy``) lands in the ledger; a p95 regression after
+    it names that deploy."""
+    deploy = {"service": "checkout", "environment": "prod", "version": "v1.4.2", "status": "succeeded"}
+    response = httpx.post(
+        f"{env.bot.url}/hooks/deploy", json=deploy, headers={"Authorization": f"Bearer {HOOK_TOKEN}"}
+    )
+    assert response.status_code == 201, response.text
+    text = report(env)
+    assert "Production: HEALTHY" in text and "since v1.4.2" not in text
+    env.prom.set("checkout_p95", 340.0)  # +70 % against the 7-day baseline, right after the deploy
+    text = report(env)
+    assert "Production: UNHEALTHY" in text
+    assert "p95 latency up 70 % since v1.4.2 was deployed" in text
 
 
 def test_failing_health_check_is_unhealthy(env: Env) -> None:

@@ -15,8 +15,6 @@ from typing import Any
 import httpx
 import pytest
 
-import bot.app
-from bot import releases
 from bot.db.models import AuditLog, ReleaseRecord, RollbackRequest
 from bot.sandbox.argocd_fake import ArgoCDFake
 from bot.sandbox.deploy_fakes import HelmFakeState, fake_bin_dir
@@ -53,18 +51,6 @@ rollback:
   health_timeout_seconds: 0.6
   health_interval_seconds: 0.1
 """
-
-
-@pytest.fixture(autouse=True)
-def releases_registered(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Register the releases area until ``bot/app.py:_register_domains`` does (it is idempotent)."""
-    original = bot.app._register_domains
-
-    def register_domains(services: bot.app.Services) -> None:
-        original(services)
-        releases.register(services)
-
-    monkeypatch.setattr(bot.app, "_register_domains", register_domains)
 
 
 # --- the deploy tools ---------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
-import bot.db.models  # noqa: F401 - registers the tables on SQLModel.metadata
+import bot.db.models
+import bot.gonogo.models  # noqa: F401 - the /gonogo tables (migration 0004)
 
 target_metadata = SQLModel.metadata
 
