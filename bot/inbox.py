@@ -5,6 +5,10 @@ Bolt's middleware calls ``record`` while the HTTP request is still open: a retri
 (``X-Slack-Retry-Num``) or the same event on another replica finds the row and is answered 200
 without running anything. ``process`` runs the handler registered for the event type and marks the
 row done; the worker re-processes rows left ``received`` by a crash.
+
+A slash command is marked ``processing`` when it starts; a crash after that does not replay it
+(it may have half-happened), unless its area declared it *resumable* (``resumable``): idempotent
+by construction, like a declaration, which is deduplicated by declarer and title.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from bot.db.engine import Database
@@ -42,9 +47,19 @@ class Inbox:
         self.db = db
         self.stale_after = timedelta(seconds=stale_after)
         self._handlers: dict[str, EventHandler] = {}
+        self._resumable: list[Callable[[dict[str, Any]], bool]] = []
 
     def register(self, key: str, handler: EventHandler) -> None:
         self._handlers[key] = handler
+
+    def resumable(self, predicate: Callable[[dict[str, Any]], bool]) -> None:
+        """Declare slash commands (by their stored body) safe to run again after a crash mid-way."""
+        self._resumable.append(predicate)
+
+    def _may_resume(self, row: ProcessedEvent) -> bool:
+        if row.status == "received":
+            return True
+        return row.event_type == "command" and any(p(row.payload) for p in self._resumable)
 
     def handles(self, event: dict[str, Any]) -> bool:
         return event_key(event) in self._handlers
@@ -81,14 +96,19 @@ class Inbox:
                 conflict=["event_id"],
             )
 
-    async def mark(self, key: str, status: str) -> None:
-        """``processing`` when a command starts (a crash then never replays it), ``done`` when it ends."""
-        async with self.db.session() as session:
-            await session.execute(
-                sa.update(ProcessedEvent)
-                .where(col(ProcessedEvent.event_id) == key)
-                .values(status=status, processed_at=datetime.now(UTC))
-            )
+    async def mark(self, key: str, status: str, *, session: AsyncSession | None = None) -> None:
+        """``processing`` when a command starts (a crash then replays it only if it is resumable),
+        ``done`` when it ends; in ``session`` when given, else in a transaction of its own."""
+        statement = (
+            sa.update(ProcessedEvent)
+            .where(col(ProcessedEvent.event_id) == key)
+            .values(status=status, processed_at=datetime.now(UTC))
+        )
+        if session is not None:
+            await session.execute(statement)
+            return
+        async with self.db.session() as own:
+            await own.execute(statement)
 
     async def process(self, body: dict[str, Any]) -> None:
         if "command" in body and "event" not in body:
@@ -115,18 +135,33 @@ class Inbox:
                 )
 
     async def recover(self) -> int:
-        """Process events a crashed process recorded but never finished."""
+        """Process events a crashed process recorded but never finished, and resumable commands it
+        started but never finished."""
         cutoff = datetime.now(UTC) - self.stale_after
+        received = sa.and_(col(ProcessedEvent.status) == "received", col(ProcessedEvent.received_at) < cutoff)
+        started = sa.and_(
+            col(ProcessedEvent.status) == "processing",
+            col(ProcessedEvent.event_type) == "command",
+            col(ProcessedEvent.processed_at) < cutoff,
+        )
+        condition = sa.or_(received, started) if self._resumable else received
         async with self.db.session() as session:
             rows = list(
                 (
                     await session.execute(
                         select(ProcessedEvent)
-                        .where(ProcessedEvent.status == "received", col(ProcessedEvent.received_at) < cutoff)
+                        .where(condition)
+                        .order_by(col(ProcessedEvent.received_at))
                         .limit(100)
                     )
                 ).scalars()
             )
+        resumed = 0
         for row in rows:
+            if not self._may_resume(row):
+                continue
+            if row.status == "processing":
+                log.warning("resuming command %s interrupted mid-way", row.event_id)
             await self.process(row.payload)
-        return len(rows)
+            resumed += 1
+        return resumed

@@ -8,6 +8,7 @@ so the outbox can try again later.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import aiohttp
@@ -50,6 +51,9 @@ _PERMANENT = {
     "expired_trigger_id",
     "invalid_trigger_id",
 }
+
+
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 
 
 def build_web_client(*, token: str, base_url: str, max_retries: int = 2) -> AsyncWebClient:
@@ -187,6 +191,12 @@ class SlackChat:
     async def find_posted(
         self, *, channel: str, event_type: str, key: str, thread_ts: str | None = None
     ) -> PostedMessage | None:
+        if not _CHANNEL_ID.match(channel):
+            # Posts may address a channel by name (#incident-bridge); the history methods need its id.
+            found = await self.find_channel(name=channel.removeprefix("#"))
+            if found is None:
+                return None
+            channel = found.id
         if thread_ts:
             data = await self._call(
                 "conversations.replies", channel=channel, ts=thread_ts, include_all_metadata=True

@@ -215,7 +215,9 @@ def test_kill_a_replica_mid_burst_loses_nothing_and_repeats_nothing(
     wait_until(
         lambda: (
             replicas.query("select count(*) as n from outbox where status = 'pending'")[0]["n"] == 0
-            and replicas.query("select count(*) as n from processed_events where status = 'received'")[0]["n"]
+            and replicas.query(
+                "select count(*) as n from processed_events where status in ('received', 'processing')"
+            )[0]["n"]
             == 0
         ),
         timeout=120,

@@ -626,3 +626,22 @@ def test_reset_swaps_in_a_fresh_workspace() -> None:
         assert [c["name"] for c in response["channels"]] == ["general"]
         assert slack.workspace is fresh and fresh.base_url == slack.url
         assert first.calls == [] and len(fresh.calls) == 1
+
+
+async def test_find_posted_resolves_a_channel_name(client: AsyncWebClient, workspace: SlackWorkspace) -> None:
+    """A post addressed by name (``incident-bridge``), looked up again after a crash mid-delivery: the
+    history methods need the channel id, so the adapter resolves the name first."""
+    from bot.adapters.slack import SlackChat
+
+    workspace.add_channel("incident-bridge")
+    chat = SlackChat(client)
+    meta = {"event_type": "cmdcenter_outbox", "event_payload": {"key": "inc1:announce"}}
+    posted = await chat.post_message(channel="incident-bridge", text="declared", metadata=meta)
+    found = await chat.find_posted(
+        channel="incident-bridge", event_type="cmdcenter_outbox", key="inc1:announce"
+    )
+    assert found is not None and found.ts == posted.ts
+    assert (
+        await chat.find_posted(channel="incident-bridge", event_type="cmdcenter_outbox", key="other") is None
+    )
+    assert await chat.find_posted(channel="no-such-channel", event_type="cmdcenter_outbox", key="x") is None
