@@ -108,10 +108,12 @@ def build_services(
 
 def _register_domains(services: Services) -> None:
     """Each area registers its outbox steps, jobs, event handlers and lifecycle hooks."""
-    from bot import incidents
+    from bot import gonogo, incidents, releases
     from bot.status import prodstatus, reports
 
     incidents.register(services)
+    releases.register(services)
+    gonogo.register(services)
     prodstatus.register(services)
     reports.register(services)
 
