@@ -117,6 +117,7 @@ class Outbox:
         self._on_failure: dict[str, FailureNotifier] = {}
         self.wakeup = asyncio.Event()
         self.default_failure_notifier: FailureNotifier | None = None
+        self._gauges_at: datetime | None = None
 
     def register(self, op: str, handler: Handler, *, on_failure: FailureNotifier | None = None) -> None:
         self._handlers[op] = handler
@@ -132,7 +133,10 @@ class Outbox:
         """Ask the worker to deliver now rather than at its next tick."""
         self.wakeup.set()
 
-    async def _eligible(self, limit: int) -> list[OutboxItem]:
+    async def _eligible(self, limit: int) -> list[list[OutboxItem]]:
+        """Runs of items to deliver: an item without an ordering key is a run of its own; items of one
+        ordering key form one run, in recording order, cut at the first one not ready yet (later items
+        of that key wait for it)."""
         now = _now()
         async with self.db.session() as session:
             rows = (
@@ -143,43 +147,77 @@ class Outbox:
                     .limit(500)
                 )
             ).scalars()
-            eligible: list[OutboxItem] = []
-            blocked: set[str] = set()
+            runs: list[list[OutboxItem]] = []
+            by_key: dict[str, list[OutboxItem]] = {}
+            closed: set[str] = set()
+            count = 0
             for item in rows:
-                if item.ordering_key is not None:
-                    if item.ordering_key in blocked:
-                        continue
-                    blocked.add(item.ordering_key)  # later items of this key wait for this one
-                due = item.next_attempt_at <= now
-                free = item.lease_until is None or item.lease_until < now
-                if due and free:
-                    eligible.append(item)
-                if len(eligible) >= limit:
+                key = item.ordering_key
+                if key is not None and key in closed:
+                    continue
+                ready = item.next_attempt_at <= now and (item.lease_until is None or item.lease_until < now)
+                if not ready:
+                    if key is not None:
+                        closed.add(key)
+                    continue
+                if key is None:
+                    runs.append([item])
+                elif key in by_key:
+                    by_key[key].append(item)
+                else:
+                    by_key[key] = [item]
+                    runs.append(by_key[key])
+                count += 1
+                if count >= limit:
                     break
-            return eligible
+            return runs
 
-    async def deliver_due(self, *, limit: int = 25) -> int:
-        """One delivery pass; returns how many items were attempted."""
-        items = await self._eligible(limit)
-        claimed: list[OutboxItem] = []
-        now = _now()
-        for item in items:
+    async def deliver_due(self, *, limit: int = 100) -> int:
+        """One delivery pass: claim every ready item in one transaction, deliver the runs
+        concurrently, the items of a run one after the other. Returns how many were attempted."""
+        runs = await self._eligible(limit)
+        claimed: list[list[OutboxItem]] = []
+        if runs:
+            now = _now()
+            lease = timedelta(seconds=self.policy.lease)
             async with self.db.session() as session:
-                assert item.id is not None
-                if await claim_lease(
-                    session,
-                    OutboxItem,
-                    item.id,
-                    owner=self.owner,
-                    now=now,
-                    lease=timedelta(seconds=self.policy.lease),
-                ):
-                    claimed.append(item)
-        await asyncio.gather(*(self._deliver(item) for item in claimed))
+                for run in runs:
+                    taken: list[OutboxItem] = []
+                    for item in run:
+                        assert item.id is not None
+                        if not await claim_lease(
+                            session, OutboxItem, item.id, owner=self.owner, now=now, lease=lease
+                        ):
+                            break  # another replica has it: the rest of the run waits
+                        taken.append(item)
+                    if taken:
+                        claimed.append(taken)
+        attempted = await asyncio.gather(*(self._deliver_run(run) for run in claimed))
         await self._update_gauges()
-        return len(claimed)
+        return sum(attempted)
 
-    async def _deliver(self, item: OutboxItem) -> None:
+    async def _deliver_run(self, run: list[OutboxItem]) -> int:
+        for n, item in enumerate(run):
+            if not await self._deliver(item):
+                await self._release(run[n + 1 :])  # order: the rest waits for this one's retry
+                return n + 1
+        return len(run)
+
+    async def _release(self, items: list[OutboxItem]) -> None:
+        if not items:
+            return
+        async with self.db.session() as session:
+            await session.execute(
+                sa.update(OutboxItem)
+                .where(
+                    col(OutboxItem.id).in_([item.id for item in items]),
+                    col(OutboxItem.lease_owner) == self.owner,
+                )
+                .values(lease_owner=None, lease_until=None)
+            )
+
+    async def _deliver(self, item: OutboxItem) -> bool:
+        """Run the item's handler and record the outcome; True when it was delivered."""
         handler = self._handlers.get(item.op)
         error: BaseException | None = None
         result: dict[str, Any] | None = None
@@ -196,6 +234,7 @@ class Outbox:
                 log.exception("outbox item %s (%s) raised unexpectedly", item.id, item.op)
                 error = exc
         await self._record(item, result, error)
+        return error is None
 
     async def _record(
         self, item: OutboxItem, result: dict[str, Any] | None, error: BaseException | None
@@ -285,6 +324,11 @@ class Outbox:
         return ok
 
     async def _update_gauges(self) -> None:
+        """The outbox depth and age gauges, at most once a second (not on every busy pass)."""
+        now = _now()
+        if self._gauges_at is not None and now - self._gauges_at < timedelta(seconds=1):
+            return
+        self._gauges_at = now
         async with self.db.session() as session:
             row = (
                 await session.execute(

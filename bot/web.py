@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qs
 
+import aiohttp
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.signature import SignatureVerifier
@@ -86,6 +87,12 @@ def build_web(app: AsyncApp, services: Services, *, extra_routes: list[Route] | 
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        web_client = services.extras.get("web_client")
+        shared: aiohttp.ClientSession | None = None
+        if web_client is not None and getattr(web_client, "session", None) is None:
+            # One connection pool for every Web API call (slack_sdk opens a session per call otherwise).
+            shared = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=web_client.timeout))
+            web_client.session = shared
         worker.start()
         services.extras["worker"] = worker
         try:
@@ -93,6 +100,9 @@ def build_web(app: AsyncApp, services: Services, *, extra_routes: list[Route] | 
         finally:
             await worker.stop()
             await services.db.dispose()
+            if shared is not None and web_client is not None:
+                web_client.session = None
+                await shared.close()
 
     routes = [
         Route("/slack/events", slack_events, methods=["POST"]),

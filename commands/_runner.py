@@ -6,7 +6,6 @@ unavailable"; anything else → an error id, logged with the traceback, never ``
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -60,16 +59,24 @@ class CommandRunner:
                 await respond(**reply.payload())
             except Exception:
                 log.exception("could not answer %s for %s", inv.command, inv.user_id)
-        await self.audit(inv, outcome, error_id=error_id, detail=detail)
-        if inbox_key:
-            with contextlib.suppress(Unavailable):
-                await self.svc.inbox.mark(inbox_key, "done" if outcome != "unavailable" else "failed")
+        done = ("done" if outcome != "unavailable" else "failed") if inbox_key else None
+        await self.audit(inv, outcome, error_id=error_id, detail=detail, inbox=(inbox_key, done))
 
     async def audit(
-        self, inv: Invocation, outcome: str, *, error_id: str | None = None, detail: str = ""
+        self,
+        inv: Invocation,
+        outcome: str,
+        *,
+        error_id: str | None = None,
+        detail: str = "",
+        inbox: tuple[str | None, str | None] = (None, None),
     ) -> None:
+        """The audit row, and the inbox row's final status, in one transaction."""
         try:
             async with self.svc.db.session() as session:
+                key, status = inbox
+                if key and status:
+                    await self.svc.inbox.mark(key, status, session=session)
                 session.add(
                     AuditLog(
                         at=datetime.now(UTC),

@@ -109,3 +109,32 @@ async def test_gauges_and_counters(outbox: Outbox) -> None:
     text = outbox.telemetry.render().decode()
     assert 'cmdcenter_outbox_deliveries_total{result="delivered",target="slack"} 1.0' in text
     assert "cmdcenter_outbox_pending 0.0" in text
+
+
+async def test_a_channel_backlog_goes_out_in_one_pass_in_order(outbox: Outbox) -> None:
+    """A burst into one channel (a timeline thread) is not throttled to one post per worker pass;
+    a failure in the middle stops the run there and releases the rest for after the retry."""
+    delivered: list[str] = []
+    failing = {"k05"}
+
+    async def handler(item: OutboxItem) -> None:
+        if item.payload["key"] in failing:
+            raise ChatError("chat.postMessage: internal_error", retryable=True)
+        delivered.append(item.payload["key"])
+
+    outbox.register("test", handler)
+    keys = [f"k{n:02d}" for n in range(10)]
+    for key in keys:
+        await _add(outbox, key)
+    assert await outbox.deliver_due() == 6  # k00..k04 delivered, k05 attempted and failed
+    assert delivered == keys[:5]
+    items = await _items(outbox)
+    assert items["k05"].attempts == 1
+    assert all(items[k].lease_owner is None and items[k].status == "pending" for k in keys[5:])
+    failing.clear()
+    async with outbox.db.session() as session:
+        row = await session.get(OutboxItem, items["k05"].id)
+        assert row is not None
+        row.next_attempt_at = datetime.now(UTC)
+    assert await outbox.deliver_due() == 5
+    assert delivered == keys
