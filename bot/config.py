@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bot.errors import ConfigError
+from bot.errors import ConfigError, NotFound
 
 Severity = Literal["sev1", "sev2", "sev3", "sev4"]
 SEVERITIES: tuple[Severity, ...] = ("sev1", "sev2", "sev3", "sev4")
@@ -212,6 +212,17 @@ class ServiceConfig(_Model):
     def default_env(self) -> str:
         return self.default_environment or self.environments[-1]
 
+    def environment(self, name: str | None) -> str:
+        """``name`` as configured (any case); the default environment for None."""
+        if name is None:
+            return self.default_env
+        found = next((e for e in self.environments if e.lower() == name.lower()), None)
+        if found is None:
+            raise NotFound(
+                f"{self.name} has no environment `{name}` (it has {', '.join(self.environments)})."
+            )
+        return found
+
 
 class AccessRule(_Model):
     """Who may do an action. ``action`` is e.g. ``rollback``, ``deploy``, ``freeze``,
@@ -286,6 +297,14 @@ class Config(_Model):
 
     def service(self, name: str) -> ServiceConfig | None:
         return next((s for s in self.services if s.name == name), None)
+
+    def require_service(self, name: str) -> ServiceConfig:
+        """The service named ``name``; a user-facing ``NotFound`` listing the known ones otherwise."""
+        found = self.service(name)
+        if found is None:
+            known = ", ".join(s.name for s in self.services) or "none configured"
+            raise NotFound(f"Unknown service `{name}` (known: {known}).")
+        return found
 
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")

@@ -28,7 +28,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 
 from bot.db.engine import Database
 from bot.db.models import OutboxItem
@@ -300,6 +300,30 @@ class Outbox:
             log.exception("failure notifier for outbox item %s raised", item.id)
             return False
         return True
+
+    async def keep_lease(
+        self, model: type[SQLModel], row_id: int, *, state: tuple[str, str], now: Callable[[], datetime]
+    ) -> None:
+        """Renew the lease (``lease_owner`` / ``lease_until``) this replica holds on a row doing long
+        work (a deploy, a rollback) every third of the lease, while its ``state`` column (name,
+        value) still says so; runs until cancelled. A replica that dies stops renewing, and the
+        row is taken over once the lease expires."""
+        table = model.__table__  # type: ignore[attr-defined]
+        column, value = state
+        lease = timedelta(seconds=self.policy.lease)
+        while True:
+            await asyncio.sleep(max(0.05, self.policy.lease / 3))
+            try:
+                async with self.db.session() as session:
+                    await session.execute(
+                        sa.update(table)
+                        .where(
+                            table.c.id == row_id, table.c[column] == value, table.c.lease_owner == self.owner
+                        )
+                        .values(lease_until=now() + lease)
+                    )
+            except Unavailable:
+                log.warning("%s %s: database unavailable; lease not renewed this time", table.name, row_id)
 
     async def get(self, item_id: int | None) -> OutboxItem | None:
         async with self.db.session() as session:

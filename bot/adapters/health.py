@@ -18,7 +18,7 @@ import httpx
 
 from bot.ports import HealthResult
 
-_MISSING = object()
+MISSING = object()
 
 
 class HttpHealthProbe:
@@ -84,10 +84,10 @@ def _judge(
         body: Any = response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
         return False, f"HTTP {response.status_code} but the body is not JSON (expected {json_field})"
-    found = _dig(body, json_field)
-    if found is _MISSING:
+    found = dig(body, json_field)
+    if found is MISSING:
         return False, f"{json_field} missing from the JSON body"
-    text = _as_text(found)
+    text = as_text(found)
     if expect_value is None:
         ok = bool(found)
         return ok, f"{json_field} is {text}"
@@ -96,8 +96,8 @@ def _judge(
     return True, f"{json_field} is {text!r}"
 
 
-def _dig(body: Any, dotted: str) -> Any:
-    """Follow ``a.b.0.c`` through objects (and list indices); ``_MISSING`` when a step is absent."""
+def dig(body: Any, dotted: str) -> Any:
+    """Follow ``a.b.0.c`` through objects (and list indices); ``MISSING`` when a step is absent."""
     node = body
     for part in dotted.split("."):
         if isinstance(node, dict) and part in node:
@@ -105,11 +105,11 @@ def _dig(body: Any, dotted: str) -> Any:
         elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
             node = node[int(part)]
         else:
-            return _MISSING
+            return MISSING
     return node
 
 
-def _as_text(value: Any) -> str:
+def as_text(value: Any) -> str:
     """JSON scalars as the config writes them: strings as is, ``true``/``false``/``null``/numbers as JSON."""
     return value if isinstance(value, str) else json.dumps(value)
 

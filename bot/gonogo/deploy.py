@@ -198,24 +198,10 @@ def _spawn(svc: Services, coro: Coroutine[Any, Any, None]) -> None:
     task.add_done_callback(tasks.discard)
 
 
-async def _heartbeat(svc: Services, decision_id: int) -> None:
-    every = max(0.05, svc.outbox.policy.lease / 3)
-    while True:
-        await asyncio.sleep(every)
-        async with svc.db.session() as session:
-            await session.execute(
-                sa.update(GoNoGoDecision)
-                .where(
-                    col(GoNoGoDecision.id) == decision_id,
-                    col(GoNoGoDecision.status) == "deploying",
-                    col(GoNoGoDecision.lease_owner) == svc.outbox.owner,
-                )
-                .values(lease_until=svc.clock.now() + _lease(svc))
-            )
-
-
 async def _run(svc: Services, decision_id: int) -> None:
-    beat = asyncio.create_task(_heartbeat(svc, decision_id))
+    beat = asyncio.create_task(
+        svc.outbox.keep_lease(GoNoGoDecision, decision_id, state=("status", "deploying"), now=svc.clock.now)
+    )
     try:
         async with svc.db.session() as session:
             decision = await load_decision(session, decision_id)

@@ -24,7 +24,6 @@ A service without gates gets ``DEFAULT_GATES``.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import time
@@ -40,6 +39,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.adapters._subprocess import fill_placeholders, placeholder_values, run_command
+from bot.adapters.health import MISSING, as_text, dig
 from bot.app import Services
 from bot.config import Config, GateConfig, ServiceConfig, Severity
 from bot.errors import CmdcenterError, ProbeError
@@ -457,7 +457,7 @@ async def http_check(gate: Gate, ctx: GateContext) -> Outcome:
     if spec.json_field is None:
         return passed(f"HTTP {answer.status}")
     found = dig(answer.body, spec.json_field)
-    if found is _MISSING:
+    if found is MISSING:
         return failed(f"HTTP {answer.status} but {spec.json_field} is missing from the answer")
     shown = as_text(found)
     if spec.expect_value is not None:
@@ -555,26 +555,6 @@ EVALUATORS: dict[str, Evaluator] = {
 
 
 # --- helpers (pure) -----------------------------------------------------------------------------------------
-
-_MISSING: Any = object()
-
-
-def dig(body: Any, dotted: str) -> Any:
-    """Follow ``a.b.0.c`` through objects and list indices; ``_MISSING`` when a step is absent."""
-    node = body
-    for part in dotted.split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return _MISSING
-    return node
-
-
-def as_text(value: Any) -> str:
-    """JSON scalars as the config writes them: strings as they are, the rest as JSON."""
-    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _number(value: Any) -> float | None:

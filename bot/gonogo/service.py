@@ -89,22 +89,7 @@ class StatusView(BaseModel):
 
 
 def service_config(svc: Services, name: str) -> ServiceConfig:
-    found = svc.config.service(name)
-    if found is None:
-        known = ", ".join(s.name for s in svc.config.services) or "none configured"
-        raise NotFound(f"Unknown service `{name}` (known: {known}).")
-    return found
-
-
-def _environment(service: ServiceConfig, env: str | None) -> str:
-    if env is None:
-        return service.default_env
-    found = next((e for e in service.environments if e.lower() == env.lower()), None)
-    if found is None:
-        raise NotFound(
-            f"{service.name} has no environment `{env}` (it has {', '.join(service.environments)})."
-        )
-    return found
+    return svc.config.require_service(name)
 
 
 async def load_decision(session: AsyncSession, decision_id: int) -> GoNoGoDecision:
@@ -363,7 +348,7 @@ async def decide_gonogo(svc: Services, cmd: Decide, *, user: str, channel: str) 
     """Evaluate every gate of the service and environment and open a decision (its card goes to the
     release channel). A live decision for the same service and environment is superseded."""
     service = service_config(svc, cmd.service)
-    env = _environment(service, cmd.environment)
+    env = service.environment(cmd.environment)
     async with svc.db.session() as session:
         running = await _live(session, service.name, env)
     if running is not None and running.status == "deploying":

@@ -300,8 +300,8 @@ async def page(svc: Services, cmd: p.IncidentCommand, inv: Invocation, incident_
     assert isinstance(cmd, p.Page)
     if svc.pager is None:
         raise UsageError("PagerDuty is not configured: set PAGERDUTY_ROUTING_KEY.")
-    if cmd.service and svc.config.service(cmd.service) is None:
-        raise NotFound(f"Unknown service `{cmd.service}`.")
+    if cmd.service:
+        svc.config.require_service(cmd.service)
     async with svc.db.session() as session:
         incident = await get_incident(session, incident_id or 0)
         await record_page(session, svc, incident, action="trigger", service=cmd.service)
@@ -325,7 +325,6 @@ async def oncall(svc: Services, cmd: p.IncidentCommand, inv: Invocation, inciden
             service = (await get_incident(session, incident_id)).service
     if service is None:
         raise UsageError("Name a service: `/incident oncall checkout`.")
-    if svc.config.service(service) is None:
-        raise NotFound(f"Unknown service `{service}`.")
+    svc.config.require_service(service)
     rows = await _slack_users(svc, await _oncalls(svc, service))
     return Reply(message=svc.renderer.message("incident/oncall", service=service, rows=rows))

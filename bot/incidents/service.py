@@ -18,7 +18,7 @@ from bot import chat_ops
 from bot.app import Services
 from bot.config import SEVERITIES, Severity
 from bot.db.models import Incident
-from bot.errors import Conflict, NotFound
+from bot.errors import Conflict
 from bot.incidents import reminders
 from bot.incidents.parse import Role, Status
 from bot.incidents.store import add_timeline, get_incident
@@ -61,9 +61,8 @@ async def declare(
 ) -> tuple[Incident, bool]:
     """Store the incident and record its steps. Returns (incident, created); a double submit of the
     same title by the same person within five minutes returns the first incident."""
-    if service is not None and svc.config.service(service) is None:
-        known = ", ".join(s.name for s in svc.config.services) or "none configured"
-        raise NotFound(f"Unknown service `{service}` (known: {known}).")
+    if service is not None:
+        svc.config.require_service(service)
     now = svc.clock.now()
     try:
         async with svc.db.session() as session:

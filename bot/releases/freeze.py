@@ -31,7 +31,7 @@ from bot import chat_ops
 from bot.app import Services
 from bot.config import ArgoCDDeploy, ServiceConfig
 from bot.db.models import DeployFreeze, Incident, OutboxItem
-from bot.errors import Conflict, DeployError, NotFound, UsageError
+from bot.errors import Conflict, DeployError, UsageError
 from bot.outbox import enqueue
 from bot.render import Mrkdwn
 
@@ -276,9 +276,8 @@ async def forget_suspended(session: AsyncSession, *, service: str, environment: 
 
 
 def _known_service(svc: Services, name: str | None) -> None:
-    if name is not None and svc.config.service(name) is None:
-        known = ", ".join(s.name for s in svc.config.services) or "none configured"
-        raise NotFound(f"Unknown service `{name}` (known: {known}).")
+    if name is not None:
+        svc.config.require_service(name)
 
 
 async def freeze(svc: Services, cmd: FreezeCmd, *, user: str) -> ActiveFreeze:

@@ -222,25 +222,6 @@ class HistoryView(BaseModel):
     tool_error: str | None = None
 
 
-def _service_config(svc: Services, name: str) -> ServiceConfig:
-    found = svc.config.service(name)
-    if found is None:
-        known = ", ".join(s.name for s in svc.config.services) or "none configured"
-        raise NotFound(f"Unknown service `{name}` (known: {known}).")
-    return found
-
-
-def _environment(service: ServiceConfig, env: str | None) -> str:
-    if env is None:
-        return service.default_env
-    found = next((e for e in service.environments if e.lower() == env.lower()), None)
-    if found is None:
-        raise NotFound(
-            f"{service.name} has no environment `{env}` (it has {', '.join(service.environments)})."
-        )
-    return found
-
-
 def _tool(svc: Services, service: ServiceConfig) -> tuple[DeployTool, str]:
     if service.deploy is None:
         raise UserError(f"{service.name} has no deploy tool in the config, so cmdcenter cannot roll it back.")
@@ -251,8 +232,8 @@ def _tool(svc: Services, service: ServiceConfig) -> tuple[DeployTool, str]:
 
 async def show_history(svc: Services, cmd: History) -> Reply:
     """The ledger of a service (one environment or all), and what its deploy tool lists."""
-    service = _service_config(svc, cmd.service)
-    env = _environment(service, cmd.environment) if cmd.environment else None
+    service = svc.config.require_service(cmd.service)
+    env = service.environment(cmd.environment) if cmd.environment else None
     entries = await ledger.history(svc, service=service.name, environment=env, limit=HISTORY_LIMIT)
     view = HistoryView(service=service.name, environment=env, entries=entries)
     if service.deploy is not None and svc.deploy is not None:
@@ -275,8 +256,8 @@ def _active_key(service: str, environment: str) -> str:
 
 async def request_rollback(svc: Services, cmd: Request, *, user: str, channel: str) -> Reply:
     """Check, work out current → target, dry-run it, and post the confirmation card."""
-    service = _service_config(svc, cmd.service)
-    env = _environment(service, cmd.environment)
+    service = svc.config.require_service(cmd.service)
+    env = service.environment(cmd.environment)
     tool, tool_name = _tool(svc, service)
     await svc.access.require(
         action="rollback", user=user, service=service.name, environment=env, what=f"roll back {service.name}"
@@ -666,28 +647,11 @@ def _spawn(svc: Services, coro: Coroutine[Any, Any, None]) -> None:
     task.add_done_callback(done)
 
 
-async def _heartbeat(svc: Services, rollback_id: int) -> None:
-    every = max(0.05, svc.outbox.policy.lease / 3)
-    while True:
-        await asyncio.sleep(every)
-        try:
-            async with svc.db.session() as session:
-                await session.execute(
-                    sa.update(RollbackRequest)
-                    .where(
-                        col(RollbackRequest.id) == rollback_id,
-                        col(RollbackRequest.state) == "running",
-                        col(RollbackRequest.lease_owner) == svc.outbox.owner,
-                    )
-                    .values(lease_until=svc.clock.now() + _lease(svc))
-                )
-        except Unavailable:
-            log.warning("RB-%s: database unavailable; lease not renewed this time", rollback_id)
-
-
 async def run(svc: Services, rollback_id: int) -> None:
     """Call the tool (the row is ``running`` and ours), then record the outcome."""
-    beat = asyncio.create_task(_heartbeat(svc, rollback_id))
+    beat = asyncio.create_task(
+        svc.outbox.keep_lease(RollbackRequest, rollback_id, state=("state", "running"), now=svc.clock.now)
+    )
     try:
         async with svc.db.session() as session:
             row = await _load(session, rollback_id)
