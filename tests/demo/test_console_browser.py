@@ -3,9 +3,6 @@
 Declares an incident by typing the slash command, sees the new channel with the declaration, puts
 a message on the timeline with a :memo: reaction, confirms a rollback as allowed people and sees
 the outcome; the page is saved to ``test-artifacts/console.png`` whatever happens.
-
-Steps whose feature the bot does not have yet (timeline capture by reaction, ``/rollback``) end
-the test as xfail at that step, with the reason; once the feature is there they are asserted.
 """
 
 from __future__ import annotations
@@ -17,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from bot.demo.probes import missing_feature
 from bot.demo.runner import DemoSandbox
 from tests.harness import wait_until
 
@@ -101,25 +97,15 @@ def test_console_declare_timeline_and_rollback(page: Any, demo: tuple[DemoSandbo
     finding.hover()
     finding.locator("[data-react=memo]").click()
     expect(finding.locator(".reaction[data-emoji=memo]")).to_contain_text("1")
-    missing = missing_feature(sandbox.services, sandbox.standins, "timeline-reactions")
-    if missing:
-        pytest.xfail(missing)
     expect(timeline.get_by_test_id("thread-link")).to_contain_text("replies", timeout=TIMEOUT_MS)
     timeline.get_by_test_id("thread-link").click()
     expect(page.get_by_test_id("thread")).to_contain_text("right after checkout v2.14.0")
 
     # Rollback: the release captain asks, allowed people confirm, the outcome shows up.
-    missing = missing_feature(sandbox.services, sandbox.standins, "rollback")
-    if missing:
-        pytest.xfail(missing)
     act_as(page, "U_MAYA")
     type_command(page, "/rollback checkout prod because 502s after v2.14.0")
     confirm = messages.locator("button.bk-btn", has_text=re.compile(r"^\W*(Confirm|Approve)", re.I))
-    unknown = messages.locator(".msg.ephemeral", has_text=re.compile("Unknown sub-command|not available"))
-    wait_until(lambda: confirm.count() > 0 or unknown.count() > 0, timeout=15, message="a rollback card")
-    if unknown.count() and not confirm.count():
-        answer = re.search(r"(Unknown sub-command|[^\n]*not available)[^\n]*", unknown.last.inner_text())
-        pytest.xfail(f"/rollback (issue 6) is not in the bot yet; it answered: {answer and answer[0]}")
+    wait_until(lambda: confirm.count() > 0, timeout=15, message="a rollback card")
     argocd = sandbox.standins.argocd
     assert argocd is not None
 
