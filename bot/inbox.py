@@ -48,6 +48,7 @@ class Inbox:
         self.stale_after = timedelta(seconds=stale_after)
         self._handlers: dict[str, EventHandler] = {}
         self._resumable: list[Callable[[dict[str, Any]], bool]] = []
+        self._running: set[str] = set()  # commands this process recorded and has not finished
 
     def register(self, key: str, handler: EventHandler) -> None:
         self._handlers[key] = handler
@@ -56,10 +57,14 @@ class Inbox:
         """Declare slash commands (by their stored body) safe to run again after a crash mid-way."""
         self._resumable.append(predicate)
 
+    def is_resumable(self, body: dict[str, Any]) -> bool:
+        """A slash command (``{"command": ..., "text": ...}``) that may run again after a crash."""
+        return any(predicate(body) for predicate in self._resumable)
+
     def _may_resume(self, row: ProcessedEvent) -> bool:
         if row.status == "received":
             return True
-        return row.event_type == "command" and any(p(row.payload) for p in self._resumable)
+        return row.event_type == "command" and self.is_resumable(row.payload)
 
     def handles(self, event: dict[str, Any]) -> bool:
         return event_key(event) in self._handlers
@@ -79,10 +84,15 @@ class Inbox:
         trigger = str(body.get("trigger_id") or "")
         if not trigger:
             return True
-        return await self._insert(command_key(trigger), "command", body)
+        key = command_key(trigger)
+        recorded = await self._insert(key, "command", body)
+        if recorded:
+            self._running.add(key)
+        return recorded
 
     async def _insert(self, key: str, kind: str, payload: dict[str, Any]) -> bool:
-        async with self.db.session() as session:
+        # Slack is waiting for the ack behind this insert: it goes before queued background work.
+        async with self.db.session(urgent=True) as session:
             return await insert_ignore(
                 session,
                 ProcessedEvent,
@@ -104,6 +114,8 @@ class Inbox:
             .where(col(ProcessedEvent.event_id) == key)
             .values(status=status, processed_at=datetime.now(UTC))
         )
+        if status in ("done", "failed"):
+            self._running.discard(key)
         if session is not None:
             await session.execute(statement)
             return
@@ -158,8 +170,8 @@ class Inbox:
             )
         resumed = 0
         for row in rows:
-            if not self._may_resume(row):
-                continue
+            if row.event_id in self._running or not self._may_resume(row):
+                continue  # still queued or running here (a burst's backlog), or not safe to repeat
             if row.status == "processing":
                 log.warning("resuming command %s interrupted mid-way", row.event_id)
             await self.process(row.payload)

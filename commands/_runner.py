@@ -34,7 +34,9 @@ class CommandRunner:
         outcome, error_id, detail = "ok", None, ""
         inbox_key = command_key(inv.trigger_id) if inv.command.startswith("/") and inv.trigger_id else None
         try:
-            if inbox_key:
+            if inbox_key and not self.svc.inbox.is_resumable({"command": inv.command, "text": inv.text}):
+                # A crash from here on must not run it again (it may have half happened); a
+                # resumable command stays "received" and is simply run again.
                 await self.svc.inbox.mark(inbox_key, "processing")
             reply = await action()
         except UsageError as exc:
@@ -54,13 +56,17 @@ class CommandRunner:
         self.svc.telemetry.commands.labels(inv.command or "?", outcome).inc()
         if outcome not in ("ok", "usage", "refused"):
             self.svc.telemetry.errors.labels(outcome).inc()
-        if reply is not None and reply.message is not None and respond is not None:
-            try:
-                await respond(**reply.payload())
-            except Exception:
-                log.exception("could not answer %s for %s", inv.command, inv.user_id)
+        # The audit row first: whoever sees the answer can find the invocation in the audit log.
         done = ("done" if outcome != "unavailable" else "failed") if inbox_key else None
         await self.audit(inv, outcome, error_id=error_id, detail=detail, inbox=(inbox_key, done))
+        if reply is not None and reply.message is not None and respond is not None:
+            try:
+                if inv.response_url:  # through the Chat port (its shared HTTP session)
+                    await self.svc.chat.respond(response_url=inv.response_url, payload=reply.payload())
+                else:
+                    await respond(**reply.payload())
+            except Exception:
+                log.exception("could not answer %s for %s", inv.command, inv.user_id)
 
     async def audit(
         self,

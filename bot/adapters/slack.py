@@ -277,7 +277,8 @@ class SlackChat:
         return str(files[0].get("id", "")) if files else ""
 
     async def respond(self, *, response_url: str, payload: JSON) -> None:
-        webhook = AsyncWebhookClient(response_url, timeout=10)
+        # The Web API client's session when the app shares one (``bot.web``): no new pool per answer.
+        webhook = AsyncWebhookClient(response_url, timeout=10, session=self.client.session)
         try:
             result = await webhook.send_dict(payload)
         except (aiohttp.ClientError, TimeoutError) as exc:

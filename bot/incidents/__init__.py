@@ -19,11 +19,17 @@ def register(svc: Services) -> None:
     postmortem.register(svc)
     paging.register(svc)
     statuspage.register(svc)
-    svc.inbox.resumable(is_declaration)
+    svc.inbox.resumable(is_resumable)
 
 
-def is_declaration(body: dict[str, Any]) -> bool:
-    """``/incident declare <sev> <title>``: deduplicated by declarer and title, so a crash mid-way
-    may run it again (the inbox resumes it) without a second incident."""
+READ_ONLY = frozenset({"", "help", "list", "show", "timeline"})
+
+
+def is_resumable(body: dict[str, Any]) -> bool:
+    """``/incident`` invocations that may run again after a crash mid-way: the read-only ones, and
+    ``declare <sev> <title>``, which is deduplicated by declarer and title (no second incident)."""
+    if body.get("command") != "/incident":
+        return False
     words = str(body.get("text") or "").split()
-    return body.get("command") == "/incident" and len(words) > 1 and words[0].lower() == "declare"
+    first = words[0].lower() if words else ""
+    return first in READ_ONLY or (first == "declare" and len(words) > 1)
