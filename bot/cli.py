@@ -34,13 +34,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from bot.app import build_app, build_services
-    from bot.db.migrate import upgrade
+    from bot.db.migrate import upgrade_if_behind
     from bot.web import build_web
 
     settings, config = _load()
     settings.require("slack_bot_token", "slack_signing_secret")
     _setup_logging(settings.log_level)
-    upgrade(settings.database_url)
+    upgrade_if_behind(settings.database_url)
     services = build_services(settings, config)
     web = build_web(build_app(services), services)
     log.info("cmdcenter listening on http://%s:%d/slack/events", args.host, args.port)
@@ -52,13 +52,13 @@ def cmd_socket(_: argparse.Namespace) -> int:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
     from bot.app import Worker, build_app, build_services
-    from bot.db.migrate import upgrade
+    from bot.db.migrate import upgrade_if_behind
 
     settings, config = _load()
     _setup_logging(settings.log_level)
     settings.require("slack_bot_token", "slack_signing_secret", "slack_app_token")
     assert settings.slack_app_token is not None
-    upgrade(settings.database_url)
+    upgrade_if_behind(settings.database_url)
     services = build_services(settings, config)
     app = build_app(services)
 

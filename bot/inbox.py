@@ -157,7 +157,7 @@ class Inbox:
             col(ProcessedEvent.processed_at) < cutoff,
         )
         condition = sa.or_(received, started) if self._resumable else received
-        async with self.db.session() as session:
+        async with self.db.session(read_only=True) as session:
             rows = list(
                 (
                     await session.execute(

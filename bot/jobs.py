@@ -75,7 +75,7 @@ class Jobs:
     async def run_due(self, *, limit: int = 50) -> int:
         now = self.clock.now()
         await self._schedule_recurring(now)
-        async with self.db.session() as session:
+        async with self.db.session(read_only=True) as session:
             due = list(
                 (
                     await session.execute(

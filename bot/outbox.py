@@ -138,7 +138,7 @@ class Outbox:
         ordering key form one run, in recording order, cut at the first one not ready yet (later items
         of that key wait for it)."""
         now = _now()
-        async with self.db.session() as session:
+        async with self.db.session(read_only=True) as session:
             rows = (
                 await session.execute(
                     select(OutboxItem)
@@ -353,7 +353,7 @@ class Outbox:
         if self._gauges_at is not None and now - self._gauges_at < timedelta(seconds=1):
             return
         self._gauges_at = now
-        async with self.db.session() as session:
+        async with self.db.session(read_only=True) as session:
             row = (
                 await session.execute(
                     sa.select(sa.func.count(), sa.func.min(OutboxItem.created_at)).where(

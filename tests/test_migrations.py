@@ -3,12 +3,13 @@ Runs on SQLite, and on PostgreSQL when CMDCENTER_TEST_DB=postgres."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
 
-from bot.db.migrate import alembic_config, downgrade, upgrade
+from bot.db.migrate import HEAD, alembic_config, current_revision, downgrade, upgrade, upgrade_if_behind
 from tests.harness import drop_test_databases, test_database_url
 
 
@@ -21,6 +22,21 @@ def test_revisions_form_one_line() -> None:
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     assert len(script.get_heads()) == 1
     assert _revisions()[0] == "0001"
+    assert script.get_current_head() == HEAD  # start-up skips alembic when the database is at HEAD
+
+
+def test_start_up_upgrades_only_a_database_behind(tmp_path: Path) -> None:
+    url = test_database_url(tmp_path)
+    try:
+        assert asyncio.run(current_revision(url)) is None
+        assert upgrade_if_behind(url) is True
+        assert asyncio.run(current_revision(url)) == HEAD
+        assert upgrade_if_behind(url) is False
+        downgrade(url, _revisions()[-2])
+        assert upgrade_if_behind(url) is True
+        assert asyncio.run(current_revision(url)) == HEAD
+    finally:
+        drop_test_databases()
 
 
 @pytest.mark.parametrize("start", _revisions())

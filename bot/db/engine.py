@@ -75,8 +75,8 @@ class Database:
     SQLite's busy handler (1 ms, 2 ms … 100 ms). With many concurrent units of work that sleeping
     dominates: at 50 concurrent inserts, p99 went from 8 ms to 1.6 s. So on SQLite this process runs
     its units of work one at a time, in arrival order, except that ``urgent`` ones (recording a Slack
-    request before its ack) go first; other processes on the same file still meet the busy handler.
-    PostgreSQL needs none of this (``urgent`` is ignored there).
+    request before its ack) go first and ``read_only`` ones do not queue at all; other processes on
+    the same file still meet the busy handler. PostgreSQL needs none of this (both are ignored there).
     """
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
@@ -93,11 +93,15 @@ class Database:
         self._writer = _WriterLock() if self.is_sqlite else None
 
     @asynccontextmanager
-    async def session(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
-        """A transaction. Database connectivity failures surface as ``Unavailable``."""
+    async def session(self, *, urgent: bool = False, read_only: bool = False) -> AsyncIterator[AsyncSession]:
+        """A transaction. Database connectivity failures surface as ``Unavailable``.
+
+        ``read_only``: the unit of work only reads, so on SQLite it does not queue for the writer
+        (WAL readers never wait for a writer); writing in it is a bug.
+        """
         try:
             async with AsyncExitStack() as stack:
-                if self._writer is not None and not _in_unit.get():
+                if self._writer is not None and not read_only and not _in_unit.get():
                     await self._writer.acquire(urgent=urgent)
                     stack.callback(self._writer.release)
                     token = _in_unit.set(True)

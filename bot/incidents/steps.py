@@ -134,7 +134,7 @@ def register(svc: Services) -> None:
         return {"ts": ts}
 
     async def timeline_post(item: OutboxItem) -> dict[str, Any]:
-        async with svc.db.session() as session:
+        async with svc.db.session(read_only=True) as session:
             incident = await session.get(Incident, item.payload["incident_id"])
             entry = await session.get(TimelineEntry, item.payload["entry_id"])
         if incident is None or entry is None or incident.channel_id is None or incident.timeline_ts is None:

@@ -80,7 +80,7 @@ async def capture(
     Returns None when the channel is not an incident channel or the message is the bot's own
     timeline-thread post.
     """
-    async with svc.db.session() as session:
+    async with svc.db.session(read_only=True) as session:
         incident = await incident_in_channel(session, channel)
     if incident is None or incident.id is None:
         return None
