@@ -9,6 +9,18 @@ from pydantic import BaseModel
 from bot.render import RenderedMessage
 
 
+def without_nul(value: Any) -> Any:
+    """``value`` (text, or JSON-like data) without NUL characters: Slack never means one, and
+    PostgreSQL refuses them in text and JSON. Everything a user typed passes through here."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    return value
+
+
 class Invocation(BaseModel):
     """Who asked, where, and how to answer them."""
 
@@ -28,7 +40,7 @@ class Invocation(BaseModel):
             channel_id=str(body.get("channel_id", "")),
             channel_name=str(body.get("channel_name", "")),
             command=str(body.get("command", "")),
-            text=str(body.get("text", "")),
+            text=without_nul(str(body.get("text", ""))),
             trigger_id=body.get("trigger_id"),
             response_url=body.get("response_url"),
             team_id=body.get("team_id"),

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from bot.context import without_nul
 from bot.db.engine import Database
 from bot.db.models import ProcessedEvent
 from bot.db.store import insert_ignore
@@ -91,6 +92,7 @@ class Inbox:
         return recorded
 
     async def _insert(self, key: str, kind: str, payload: dict[str, Any]) -> bool:
+        payload = without_nul(payload)
         # Slack is waiting for the ack behind this insert: it goes before queued background work.
         async with self.db.session(urgent=True) as session:
             return await insert_ignore(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.app import Services
-from bot.context import Invocation, Reply
+from bot.context import Invocation, Reply, without_nul
 from bot.errors import NotFound, UserError
 from bot.gonogo import service
 from bot.gonogo.deploy import deploy_release
@@ -71,7 +71,7 @@ async def open_reject(svc: Services, inv: Invocation) -> Reply | None:
 
 
 def _reason(view: dict[str, Any]) -> str:
-    values = ((view.get("state") or {}).get("values") or {}).get(REASON_BLOCK) or {}
+    values = without_nul(((view.get("state") or {}).get("values") or {}).get(REASON_BLOCK) or {})
     return " ".join(str((values.get(REASON_INPUT) or {}).get("value") or "").split())
 
 

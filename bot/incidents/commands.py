@@ -6,7 +6,7 @@ from typing import Any
 
 from bot.app import Services
 from bot.config import SEVERITIES, Severity
-from bot.context import Invocation, Reply
+from bot.context import Invocation, Reply, without_nul
 from bot.errors import NotFound, UsageError
 from bot.help import usage
 from bot.incidents import parse as p
@@ -153,7 +153,7 @@ def declare_view(svc: Services, channel_id: str) -> dict[str, Any]:
 
 def _view_values(view: dict[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for block in (view.get("state") or {}).get("values", {}).values():
+    for block in without_nul((view.get("state") or {}).get("values", {})).values():
         for action_id, field in block.items():
             if "value" in field:
                 values[action_id] = field.get("value")

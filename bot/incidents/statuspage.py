@@ -16,7 +16,7 @@ from sqlmodel import select
 
 from bot import chat_ops
 from bot.app import Services
-from bot.context import Invocation, Reply
+from bot.context import Invocation, Reply, without_nul
 from bot.db.models import Incident, OutboxItem, StatuspageDraft
 from bot.errors import Conflict, NotFound, UsageError
 from bot.incidents import parse as p
@@ -148,7 +148,7 @@ async def open_editor(svc: Services, draft_id: int, inv: Invocation) -> Reply | 
 
 async def save_edit(svc: Services, view: dict[str, Any], inv: Invocation) -> Reply | None:
     draft_id = int(view.get("private_metadata") or 0)
-    values = (view.get("state") or {}).get("values", {})
+    values = without_nul((view.get("state") or {}).get("values", {}))
     body = str(((values.get("body_block") or {}).get("body") or {}).get("value") or "").strip()
     async with svc.db.session() as session:
         draft = await session.get(StatuspageDraft, draft_id)

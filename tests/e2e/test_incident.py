@@ -273,3 +273,13 @@ def test_failed_channel_creation_keeps_the_incident_and_can_be_retried(bot: BotH
     wait_until(lambda: bot.incident(incident.id or 0).channel_id is not None, message="channel after retry")
     bot.settle()
     assert len(thread_texts(bot, incident.id or 0)) == 1
+
+
+def test_nul_characters_are_dropped_not_fatal(bot: BotHarness) -> None:
+    """PostgreSQL refuses NUL in text and JSON; a NUL typed (or forged) into a command is dropped
+    before anything is stored, and the command works."""
+    reply = json.dumps(bot.reply_after("/incident", "declare sev3 Search\x00 down", channel="general"))
+    assert "Search down" in reply or "INC-" in reply
+    (incident,) = wait_until(bot.incidents)
+    assert incident.title == "Search down"
+    assert "\x00" not in json.dumps([a.text for a in bot.audit()])
