@@ -195,7 +195,14 @@ class StatusPage(Protocol):
         status: StatusPageStatus,
         body: str,
         components: dict[str, ComponentStatus] | None = None,
-    ) -> StatusPageIncident: ...
+        key: str | None = None,
+    ) -> StatusPageIncident:
+        """``key`` is stored with the incident (its metadata) for ``find_incident``."""
+        ...
+
+    async def find_incident(self, *, key: str) -> StatusPageIncident | None:
+        """The unresolved incident created with ``key`` (a create whose answer was lost)."""
+        ...
 
     async def update_incident(
         self,

@@ -45,10 +45,28 @@ class StatuspageClient:
         status: StatusPageStatus,
         body: str,
         components: dict[str, ComponentStatus] | None = None,
+        key: str | None = None,
     ) -> StatusPageIncident:
         payload = _incident_payload(status, body, components) | {"name": name}
+        if key:
+            payload["metadata"] = {METADATA: {"key": key}}  # top-level values must be objects
         data = await self._request("POST", "/incidents", "create incident", json={"incident": payload})
         return _to_incident(data)
+
+    async def find_incident(self, *, key: str) -> StatusPageIncident | None:
+        page = 1
+        while True:
+            params = {"page": page, "per_page": 100}
+            data = await self._request("GET", "/incidents/unresolved", "list incidents", params=params)
+            if not isinstance(data, list):
+                raise StatusPageError("Statuspage returned a malformed incident list", retryable=True)
+            for incident in data:
+                metadata = (incident.get("metadata") or {}) if isinstance(incident, dict) else {}
+                if (metadata.get(METADATA) or {}).get("key") == key:
+                    return _to_incident(incident)
+            if len(data) < 100:
+                return None
+            page += 1
 
     async def update_incident(
         self,
@@ -101,6 +119,9 @@ class StatuspageClient:
             raise _status_error(response, what, self._api_key) from exc
         except ValueError as exc:  # a 2xx that is not JSON
             raise StatusPageError(f"Statuspage {what}: invalid JSON response", retryable=True) from exc
+
+
+METADATA = "cmdcenter"  # the incident metadata namespace holding the outbox key
 
 
 def _incident_payload(status: str, body: str, components: dict[str, ComponentStatus] | None) -> JSON:

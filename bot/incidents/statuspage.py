@@ -22,7 +22,7 @@ from bot.errors import Conflict, NotFound, UsageError
 from bot.incidents import parse as p
 from bot.incidents.steps import notify_failed
 from bot.incidents.store import add_timeline, get_incident
-from bot.outbox import enqueue
+from bot.outbox import enqueue, redelivery
 from bot.ports import ComponentStatus, StatusPageStatus
 
 PUBLISH_ACTION = "statuspage_publish"
@@ -252,16 +252,23 @@ def register(svc: Services) -> None:
             assert draft is not None
             incident = await get_incident(session, draft.incident_id)
         components = _components(svc, incident)
-        if incident.statuspage_incident_id is None:
+        create_key = f"cmdcenter-inc-{incident.id}"
+        found = None
+        if incident.statuspage_incident_id is None and (item.attempts > 0 or redelivery(item)):
+            # An earlier attempt may have created it and lost the answer (a timeout, a 5xx from a
+            # gateway, a replica that died before recording the id): look before creating again.
+            found = await svc.statuspage.find_incident(key=create_key)
+        if incident.statuspage_incident_id is None and found is None:
             public = await svc.statuspage.create_incident(
                 name=str(svc.renderer.document("statuspage/name", incident=incident)).strip(),
                 status=draft.status,  # type: ignore[arg-type]
                 body=draft.body,
                 components=components,
+                key=create_key,
             )
         else:
             public = await svc.statuspage.update_incident(
-                incident_id=incident.statuspage_incident_id,
+                incident_id=incident.statuspage_incident_id or (found.id if found else ""),
                 status=draft.status,  # type: ignore[arg-type]
                 body=draft.body,
                 components=components,

@@ -13,6 +13,7 @@ class Fault:
     remaining: int
     retry_after: float | None = None
     delay: float = 0.0
+    lost_answer: bool = False  # the request takes effect, then ``status`` is answered
 
 
 class FaultInjection:
@@ -30,6 +31,12 @@ class FaultInjection:
     ) -> None:
         """Answer the next ``times`` requests to ``endpoint`` with ``status``."""
         self._add_fault(endpoint, Fault(status, times, retry_after))
+
+    def lose_next_answer(self, endpoint: str, status: int = 502, times: int = 1) -> None:
+        """Carry out the next ``times`` requests to ``endpoint`` but answer ``status``: the work
+        happened and the answer was lost (a gateway timeout after the upstream did it). Only fakes
+        that say so support it."""
+        self._add_fault(endpoint, Fault(status, times, lost_answer=True))
 
     def slow_next(self, endpoint: str, seconds: float, times: int = 1) -> None:
         """Delay the next ``times`` answers of ``endpoint`` by ``seconds`` (to provoke timeouts)."""

@@ -29,7 +29,7 @@ from bot.sandbox.specs import SchemaValidator, load_spec, request_validator, sch
 
 JSON = dict[str, Any]
 SPEC = "statuspage_openapi_v1.patched.json"
-ENDPOINTS = ("create_incident", "update_incident", "get_incident", "components")
+ENDPOINTS = ("create_incident", "update_incident", "get_incident", "unresolved_incidents", "components")
 INCIDENT_STATUSES = ("investigating", "identified", "monitoring", "resolved")
 COMPONENT_STATUSES = (
     "operational",
@@ -140,6 +140,8 @@ class StatuspageFake(FaultInjection):
                 }
                 self.incidents[incident_id] = incident
             incident = self.incidents[incident_id]
+            if "metadata" in changes:
+                incident["metadata"] = changes["metadata"]
             incident["name"] = changes.get("name", incident["name"])
             incident["status"] = changes.get("status", incident["status"])
             incident["updated_at"] = now
@@ -194,6 +196,17 @@ def create_app(fake: StatuspageFake | None = None) -> Starlette:
             JSONResponse(incident) if incident else _error(404, "The requested resource could not be found.")
         )
 
+    async def unresolved(request: Request) -> Response:
+        if (early := await _checks(state, request, "unresolved_incidents")) is not None:
+            return early
+        page = int(request.query_params.get("page") or 1)
+        per_page = int(request.query_params.get("per_page") or 100)
+        with state._lock:
+            open_ = [
+                dict(i) for i in state.incidents.values() if i["status"] not in ("resolved", "postmortem")
+            ]
+        return JSONResponse(open_[(page - 1) * per_page : page * per_page])
+
     async def components(request: Request) -> Response:
         if (early := await _checks(state, request, "components")) is not None:
             return early
@@ -211,6 +224,7 @@ def create_app(fake: StatuspageFake | None = None) -> Starlette:
     app = Starlette(
         routes=[
             Route(_INCIDENTS, create_incident, methods=["POST"]),
+            Route(_INCIDENTS + "/unresolved", unresolved, methods=["GET"]),
             Route(_INCIDENT, update_incident, methods=["PATCH", "PUT"]),
             Route(_INCIDENT, get_incident, methods=["GET"]),
             Route("/pages/{page_id}/components", components, methods=["GET"]),
@@ -235,7 +249,9 @@ async def _checks(
             }
         )
     fault = state._take_fault(endpoint)
-    if fault is not None:
+    if fault is not None and fault.lost_answer:
+        request.state.lost_answer = fault  # ``_write`` applies the change, then answers the error
+    elif fault is not None:
         if fault.delay:
             await asyncio.sleep(fault.delay)
         if fault.status is not None:
@@ -266,7 +282,11 @@ async def _write(
         return _error(400, "; ".join(schema))
     if semantic:
         return _error(422, "; ".join(semantic))
-    return JSONResponse(state._apply(incident_id, body["incident"]), status_code=status_code)
+    applied = state._apply(incident_id, body["incident"])
+    lost = getattr(request.state, "lost_answer", None)
+    if lost is not None and lost.status is not None:
+        return _error(lost.status, f"Injected failure after the change ({lost.status})")
+    return JSONResponse(applied, status_code=status_code)
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:

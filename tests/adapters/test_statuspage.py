@@ -231,3 +231,18 @@ async def test_invalid_body_is_a_recorded_violation(spec_checked: StatuspageFake
     assert response.status_code == 400
     assert any("on fire" in v for v in spec_checked.violations)
     assert any("component_ids" in v for v in spec_checked.violations)
+
+
+async def test_find_incident_by_the_key_in_its_metadata(
+    spec_checked: StatuspageFake, status_page: StatuspageClient
+) -> None:
+    assert await status_page.find_incident(key="cmdcenter-inc-7") is None
+    created = await status_page.create_incident(
+        name="Checkout errors", status="investigating", body="Investigating.", key="cmdcenter-inc-7"
+    )
+    assert spec_checked.incidents[created.id]["metadata"] == {"cmdcenter": {"key": "cmdcenter-inc-7"}}
+    found = await status_page.find_incident(key="cmdcenter-inc-7")
+    assert found is not None and found.id == created.id
+    assert await status_page.find_incident(key="cmdcenter-inc-8") is None
+    await status_page.update_incident(incident_id=created.id, status="resolved", body="Fixed.")
+    assert await status_page.find_incident(key="cmdcenter-inc-7") is None  # only unresolved ones

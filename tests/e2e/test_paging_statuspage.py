@@ -176,6 +176,20 @@ def test_statuspage_draft_published_by_allowed_user_updated_and_resolved(env: En
     assert "U_ALICE" not in public and channel not in public  # customer-facing wording only
 
 
+def test_statuspage_create_whose_answer_was_lost_is_not_repeated(env: Env) -> None:
+    """Statuspage created the incident but the answer never arrived (a 502 from its gateway): the
+    retry finds the incident by the key in its metadata instead of creating a second one."""
+    incident_id = declare(env, "sev1 Checkout 502s --service checkout")
+    channel = channel_of(env.bot, incident_id)
+    env.sp.lose_next_answer("create_incident")
+    press(env.bot, channel, "statuspage_publish", "U_CAROL")
+    wait_until(lambda: "Published to the status page" in texts(env.bot, channel), timeout=30)
+    assert len(env.sp.incidents) == 1 and env.sp.hits["create_incident"] == 1
+    assert env.sp.hits["unresolved_incidents"] >= 1
+    (public_id,) = env.sp.incidents
+    assert env.bot.incident(incident_id).statuspage_incident_id == public_id
+
+
 def test_slack_429_delays_delivery_and_loses_nothing(env: Env) -> None:
     env.bot.ws.fail_next("chat.postMessage", status=429, retry_after=2, times=3)
     started = time.monotonic()
