@@ -99,7 +99,7 @@ def build_services(
             owner=owner,
         ),
         jobs=Jobs(db, clock, owner=owner),
-        inbox=Inbox(db, stale_after=settings.inbox_stale),
+        inbox=Inbox(db, stale_after=settings.inbox_stale, max_pending=settings.max_pending_commands),
         **defaults,
     )
     services.extras["web_client"] = web_client

@@ -13,6 +13,9 @@ by construction, like a declaration, which is deduplicated by declarer and title
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -29,6 +32,8 @@ from bot.db.store import insert_ignore
 
 log = logging.getLogger(__name__)
 
+ROOM_TIMEOUT = 2.0  # seconds an ack may be held back when too many commands are pending
+
 EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
 
 
@@ -44,12 +49,15 @@ def event_key(event: dict[str, Any]) -> str:
 
 
 class Inbox:
-    def __init__(self, db: Database, *, stale_after: float = 30.0) -> None:
+    def __init__(self, db: Database, *, stale_after: float = 30.0, max_pending: int = 200) -> None:
         self.db = db
         self.stale_after = timedelta(seconds=stale_after)
+        self.max_pending = max_pending
+        self.room_timeout = ROOM_TIMEOUT
         self._handlers: dict[str, EventHandler] = {}
         self._resumable: list[Callable[[dict[str, Any]], bool]] = []
         self._running: set[str] = set()  # commands this process recorded and has not finished
+        self._room: collections.deque[asyncio.Future[None]] = collections.deque()
 
     def register(self, key: str, handler: EventHandler) -> None:
         self._handlers[key] = handler
@@ -86,10 +94,36 @@ class Inbox:
         if not trigger:
             return True
         key = command_key(trigger)
+        await self._wait_for_room()
         recorded = await self._insert(key, "command", body)
         if recorded:
             self._running.add(key)
         return recorded
+
+    async def _wait_for_room(self) -> None:
+        """Backpressure: with ``max_pending`` commands acked and not finished here, hold the next ack
+        until one finishes (at most ``room_timeout``, well inside Slack's 3 s), so a burst cannot pile up
+        unbounded work (and memory) behind fast acks."""
+        if len(self._running) < self.max_pending:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._room.append(waiter)
+        try:
+            await asyncio.wait_for(waiter, self.room_timeout)
+        except TimeoutError:
+            log.warning("%d commands pending: acking one more without waiting", len(self._running))
+        finally:
+            with contextlib.suppress(ValueError):
+                self._room.remove(waiter)
+
+    def _finished(self, key: str) -> None:
+        if key in self._running:
+            self._running.discard(key)
+            while self._room:
+                waiter = self._room.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    break
 
     async def _insert(self, key: str, kind: str, payload: dict[str, Any]) -> bool:
         payload = without_nul(payload)
@@ -117,7 +151,7 @@ class Inbox:
             .values(status=status, processed_at=datetime.now(UTC))
         )
         if status in ("done", "failed"):
-            self._running.discard(key)
+            self._finished(key)
         if session is not None:
             await session.execute(statement)
             return

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     outbox_lease: float = Field(default=60.0, gt=0, validation_alias="CMDCENTER_OUTBOX_LEASE")
     # A Slack request recorded but not started after this long (the process died) is processed again.
     inbox_stale: float = Field(default=30.0, gt=0, validation_alias="CMDCENTER_INBOX_STALE")
+    # Slash commands acked but not finished, per process, before the next ack is held back (<= 2 s).
+    max_pending_commands: int = Field(default=200, ge=1, validation_alias="CMDCENTER_MAX_PENDING_COMMANDS")
 
     @field_validator("database_url")
     @classmethod
