@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bot.db.engine import Database
+from bot.db.migrate import upgrade_async
 from bot.sandbox.slack_emulator import SlackEmulator, start_slack_emulator
 from bot.sandbox.specs import specs_dir
-from tests.harness import BotHarness, running_bot
+from tests.harness import BotHarness, drop_test_databases, running_bot, test_database_url
 
 
 @pytest.fixture
@@ -37,3 +41,14 @@ def shared_specs() -> Path:
     if found is None:
         pytest.skip("../shared/specs not found: the API specs live outside the repository")
     return found
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> Any:
+    """A migrated database of the test's own (SQLite, or PostgreSQL with CMDCENTER_TEST_DB=postgres)."""
+    url = await asyncio.to_thread(test_database_url, tmp_path)
+    await upgrade_async(url)
+    database = Database(url)
+    yield database
+    await database.dispose()
+    await asyncio.to_thread(drop_test_databases)

@@ -3,25 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
-import pytest
-
 from bot.db.engine import Database
-from bot.db.migrate import upgrade_async
 from bot.inbox import Inbox, command_key
-from tests.harness import drop_test_databases, test_database_url
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> Any:
-    url = await asyncio.to_thread(test_database_url, tmp_path)
-    await upgrade_async(url)
-    database = Database(url)
-    yield database
-    await database.dispose()
-    await asyncio.to_thread(drop_test_databases)
 
 
 def _command(trigger: str) -> dict[str, Any]:

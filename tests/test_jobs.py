@@ -4,27 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
-
-import pytest
 
 from bot import jobs
 from bot.clock import FakeClock
 from bot.db.engine import Database
-from bot.db.migrate import upgrade_async
 from bot.db.models import ScheduledJob
-from tests.harness import drop_test_databases, test_database_url
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> Any:
-    url = await asyncio.to_thread(test_database_url, tmp_path)
-    await upgrade_async(url)
-    database = Database(url)
-    yield database
-    await database.dispose()
-    await asyncio.to_thread(drop_test_databases)
 
 
 async def test_a_due_job_fires_once_across_replicas(db: Database) -> None:
