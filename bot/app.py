@@ -11,6 +11,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,9 +60,23 @@ class Services:
     access: Access = field(init=False)
     routes: list[Route] = field(default_factory=list)  # extra HTTP routes (webhooks, JSON API)
     extras: dict[str, Any] = field(default_factory=dict)
+    background: set[asyncio.Task[None]] = field(default_factory=set)  # see ``spawn``
 
     def __post_init__(self) -> None:
         self.access = Access(self.config, self.chat)
+
+    def spawn(self, coro: Coroutine[Any, Any, None], *, what: str) -> None:
+        """Run ``coro`` beside the worker loop (a deploy, a rollback), kept referenced until it ends;
+        a failure is logged with ``what``."""
+        task = asyncio.create_task(coro)
+        self.background.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self.background.discard(finished)
+            if not finished.cancelled() and finished.exception() is not None:
+                log.error("%s failed", what, exc_info=finished.exception())
+
+        task.add_done_callback(done)
 
 
 def build_services(

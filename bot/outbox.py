@@ -119,6 +119,11 @@ class Outbox:
         self.default_failure_notifier: FailureNotifier | None = None
         self._gauges_at: datetime | None = None
 
+    @property
+    def lease(self) -> timedelta:
+        """How long a replica holds what it claimed (outbox items, running deploys and rollbacks)."""
+        return timedelta(seconds=self.policy.lease)
+
     def register(self, op: str, handler: Handler, *, on_failure: FailureNotifier | None = None) -> None:
         self._handlers[op] = handler
         if on_failure is not None:
@@ -179,7 +184,7 @@ class Outbox:
         claimed: list[list[OutboxItem]] = []
         if runs:
             now = _now()
-            lease = timedelta(seconds=self.policy.lease)
+            lease = self.lease
             async with self.db.session() as session:
                 for run in runs:
                     taken: list[OutboxItem] = []
@@ -310,7 +315,6 @@ class Outbox:
         row is taken over once the lease expires."""
         table = model.__table__  # type: ignore[attr-defined]
         column, value = state
-        lease = timedelta(seconds=self.policy.lease)
         while True:
             await asyncio.sleep(max(0.05, self.policy.lease / 3))
             try:
@@ -320,7 +324,7 @@ class Outbox:
                         .where(
                             table.c.id == row_id, table.c[column] == value, table.c.lease_owner == self.owner
                         )
-                        .values(lease_until=now() + lease)
+                        .values(lease_until=now() + self.lease)
                     )
             except Unavailable:
                 log.warning("%s %s: database unavailable; lease not renewed this time", table.name, row_id)

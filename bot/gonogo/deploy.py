@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Coroutine
-from datetime import timedelta
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -154,10 +152,6 @@ async def deploy_release(svc: Services, *, decision_id: int, user: str) -> Decis
     return view
 
 
-def _lease(svc: Services) -> timedelta:
-    return timedelta(seconds=svc.outbox.policy.lease)
-
-
 async def _claim(svc: Services, item: OutboxItem) -> bool:
     decision_id, attempt = int(item.payload["decision_id"]), int(item.payload["attempt"])
     now = svc.clock.now()
@@ -170,7 +164,7 @@ async def _claim(svc: Services, item: OutboxItem) -> bool:
                 col(GoNoGoDecision.deploy_attempts) == attempt,
                 col(GoNoGoDecision.lease_owner).is_(None),
             )
-            .values(lease_owner=svc.outbox.owner, lease_until=now + _lease(svc))
+            .values(lease_owner=svc.outbox.owner, lease_until=now + svc.outbox.lease)
         )
         if not getattr(claimed, "rowcount", 0):
             return False
@@ -185,17 +179,9 @@ async def _schedule_watch(
         session,
         key=f"gonogo:{decision_id}:watch:{attempt}:{check}",
         kind=WATCH_JOB,
-        due_at=svc.clock.now() + 2 * _lease(svc),
+        due_at=svc.clock.now() + 2 * svc.outbox.lease,
         payload={"decision_id": decision_id, "attempt": attempt, "check": check},
     )
-
-
-def _spawn(svc: Services, coro: Coroutine[Any, Any, None]) -> None:
-    """Run ``coro`` beside the worker loop (kept referenced until it ends)."""
-    tasks: set[asyncio.Task[None]] = svc.extras.setdefault("gonogo_tasks", set())
-    task = asyncio.create_task(coro)
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)
 
 
 async def _run(svc: Services, decision_id: int) -> None:
@@ -370,7 +356,7 @@ def register(svc: Services) -> None:
     async def start_deploy(item: OutboxItem) -> dict[str, Any]:
         if not await _claim(svc, item):
             return {"skipped": "already started or no longer deploying"}
-        _spawn(svc, _run(svc, int(item.payload["decision_id"])))
+        svc.spawn(_run(svc, int(item.payload["decision_id"])), what="Deploy on GO")
         return {"started": item.payload["decision_id"]}
 
     async def deploy_failed(item: OutboxItem) -> None:

@@ -29,7 +29,6 @@ import logging
 import re
 import statistics
 import uuid
-from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -581,10 +580,6 @@ async def _update_card(svc: Services, item: OutboxItem) -> dict[str, Any]:
 # --- running ---------------------------------------------------------------------------------------------
 
 
-def _lease(svc: Services) -> timedelta:
-    return timedelta(seconds=svc.outbox.policy.lease)
-
-
 async def _claim(svc: Services, rollback_id: int) -> bool:
     """approved → running (once), with the ledger row, the card update and the watchdog."""
     now = svc.clock.now()
@@ -593,7 +588,10 @@ async def _claim(svc: Services, rollback_id: int) -> bool:
             sa.update(RollbackRequest)
             .where(col(RollbackRequest.id) == rollback_id, col(RollbackRequest.state) == "approved")
             .values(
-                state="running", started_at=now, lease_owner=svc.outbox.owner, lease_until=now + _lease(svc)
+                state="running",
+                started_at=now,
+                lease_owner=svc.outbox.owner,
+                lease_until=now + svc.outbox.lease,
             )
         )
         if not getattr(claimed, "rowcount", 0):
@@ -628,23 +626,9 @@ async def _schedule_watchdog(
         session,
         key=f"rollback:{row.id}:watch:{attempt}",
         kind="rollback.watchdog",
-        due_at=svc.clock.now() + 2 * _lease(svc),
+        due_at=svc.clock.now() + 2 * svc.outbox.lease,
         payload={"rollback_id": row.id, "attempt": attempt},
     )
-
-
-def _spawn(svc: Services, coro: Coroutine[Any, Any, None]) -> None:
-    """Run ``coro`` beside the worker loop (kept referenced until it ends)."""
-    tasks: set[asyncio.Task[None]] = svc.extras.setdefault("release_tasks", set())
-    task = asyncio.create_task(coro)
-    tasks.add(task)
-
-    def done(finished: asyncio.Task[None]) -> None:
-        tasks.discard(finished)
-        if not finished.cancelled() and finished.exception() is not None:
-            log.error("rollback task failed", exc_info=finished.exception())
-
-    task.add_done_callback(done)
 
 
 async def run(svc: Services, rollback_id: int) -> None:
@@ -883,7 +867,7 @@ def register(svc: Services) -> None:
         if not await _claim(svc, rollback_id):
             return {"skipped": "already started or no longer approved"}
         svc.outbox.kick()
-        _spawn(svc, run(svc, rollback_id))
+        svc.spawn(run(svc, rollback_id), what=f"rollback RB-{rollback_id}")
         return {"started": rollback_id}
 
     async def check_health(item: OutboxItem) -> dict[str, Any]:
