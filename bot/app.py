@@ -27,6 +27,7 @@ from bot.errors import Unavailable
 from bot.inbox import Inbox
 from bot.incidents.hooks import IncidentHooks
 from bot.jobs import Jobs
+from bot.locks import KeyedLocks
 from bot.outbox import Outbox, RetryPolicy
 from bot.ports import Chat, DeployTool, HealthProbe, Metrics, OnCallDirectory, Pager, StatusPage
 from bot.render import Renderer
@@ -61,6 +62,7 @@ class Services:
     routes: list[Route] = field(default_factory=list)  # extra HTTP routes (webhooks, JSON API)
     extras: dict[str, Any] = field(default_factory=dict)
     background: set[asyncio.Task[None]] = field(default_factory=set)  # see ``spawn``
+    locks: KeyedLocks = field(default_factory=KeyedLocks)  # per-key ordering within this process
 
     def __post_init__(self) -> None:
         self.access = Access(self.config, self.chat)

@@ -78,8 +78,16 @@ async def capture(
 
     ``message`` is the message as Slack sent it (shortcut payloads carry it); otherwise it is fetched.
     Returns None when the channel is not an incident channel or the message is the bot's own
-    timeline-thread post.
+    timeline-thread post. Captures and removals of one message run one at a time, in the order they
+    arrived (a removal must not overtake the capture it undoes).
     """
+    async with svc.locks.hold(("timeline", channel, ts)):
+        return await _capture(svc, channel=channel, ts=ts, actor=actor, message=message)
+
+
+async def _capture(
+    svc: Services, *, channel: str, ts: str, actor: str, message: dict[str, Any] | None
+) -> TimelineEntry | None:
     async with svc.db.session(read_only=True) as session:
         incident = await incident_in_channel(session, channel)
     if incident is None or incident.id is None:
@@ -150,6 +158,11 @@ async def _entry_for(session: Any, incident_id: int, channel: str, ts: str) -> T
 
 async def uncapture(svc: Services, *, channel: str, ts: str, reason: str = "reaction removed") -> bool:
     """Remove the captured entry for (channel, ts), unless a capture reaction remains on the message."""
+    async with svc.locks.hold(("timeline", channel, ts)):
+        return await _uncapture(svc, channel=channel, ts=ts, reason=reason)
+
+
+async def _uncapture(svc: Services, *, channel: str, ts: str, reason: str) -> bool:
     async with svc.db.session() as session:
         incident = await incident_in_channel(session, channel)
         if incident is None or incident.id is None:
