@@ -48,7 +48,7 @@ from bench._fakes import RecordingWorkspace, slack_emulator
 from bench._load import Loader, Shot
 from bot.sandbox.slack_driver import SlackDriver
 
-RATES = (10, 15, 20, 30, 50, 100, 200, 300, 400)
+RATES = (10, 15, 20, 30, 50, 100, 150, 200, 300, 400)
 QUICK_RATES = (10, 20, 50)
 STEP_SECONDS = 3.0
 IN_FLIGHT = 200

@@ -5,6 +5,7 @@ Items for one channel share its ``ordering_key`` so they reach Slack in the orde
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -106,19 +107,51 @@ async def deliver_post(
 ) -> PostedMessage:
     """Post for an outbox item, once: the message carries the item's key as metadata, and an item taken
     over from a replica that died mid-delivery first looks for the message that replica may have posted."""
-    if redelivery(item):
-        found = await chat.find_posted(
-            channel=channel, event_type=EVENT_TYPE, key=item.key, thread_ts=thread_ts
+    message = RenderedMessage(text=text, blocks=blocks or [])
+    return await deliver_posts(chat, [item], channel=channel, render=lambda _: message, thread_ts=thread_ts)
+
+
+async def deliver_posts(
+    chat: Chat,
+    items: list[OutboxItem],
+    *,
+    channel: str,
+    render: Callable[[list[OutboxItem]], RenderedMessage],
+    thread_ts: str | None = None,
+) -> PostedMessage:
+    """One message for several outbox items (``deliver_post`` for one), rendered by ``render``; its
+    metadata carries every item's key. When an item was taken over from a replica that died
+    mid-delivery, the keys already posted are looked up first and only the others are posted."""
+    todo = items
+    found: dict[str, PostedMessage] = {}
+    if any(redelivery(item) for item in items):
+        found = await chat.find_posted_keys(
+            channel=channel, event_type=EVENT_TYPE, keys=[item.key for item in items], thread_ts=thread_ts
         )
-        if found is not None:
-            return found
+        todo = [item for item in items if item.key not in found]
+        if not todo:
+            return found[items[-1].key]
+    message = render(todo)
+    payload: dict[str, Any] = {"key": todo[0].key}
+    if len(todo) > 1:
+        payload["keys"] = [item.key for item in todo]
     return await chat.post_message(
         channel=channel,
-        text=text,
-        blocks=blocks or None,
+        text=message.text,
+        blocks=message.blocks or None,
         thread_ts=thread_ts,
-        metadata={"event_type": EVENT_TYPE, "event_payload": {"key": item.key}},
+        metadata={"event_type": EVENT_TYPE, "event_payload": payload},
     )
+
+
+def combined(messages: Iterable[RenderedMessage]) -> RenderedMessage:
+    """Several rendered messages as one: texts on separate lines, blocks one after the other."""
+    texts: list[str] = []
+    blocks: list[dict[str, Any]] = []
+    for message in messages:
+        texts.append(message.text)
+        blocks.extend(message.blocks)
+    return RenderedMessage(text="\n".join(texts), blocks=blocks)
 
 
 def register(outbox: Outbox, chat: Chat) -> None:

@@ -49,8 +49,13 @@ def event_key(event: dict[str, Any]) -> str:
 
 
 class Inbox:
-    def __init__(self, db: Database, *, stale_after: float = 30.0, max_pending: int = 200) -> None:
+    def __init__(
+        self, db: Database, *, stale_after: float = 30.0, max_pending: int = 200, max_handling: int = 16
+    ) -> None:
         self.db = db
+        # Events handled at once: more queue here (recorded already, so nothing is lost) instead of
+        # interleaving hundreds of handlers that slow each other down under a burst.
+        self._handling = asyncio.Semaphore(max_handling)
         self.stale_after = timedelta(seconds=stale_after)
         self.max_pending = max_pending
         self.room_timeout = ROOM_TIMEOUT
@@ -170,7 +175,8 @@ class Inbox:
         status = "done"
         try:
             if handler is not None:
-                await handler(body)
+                async with self._handling:
+                    await handler(body)
         except Exception:
             status = "failed"
             log.exception("event %s (%s) failed", event_id, event_key(event))

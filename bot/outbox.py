@@ -39,6 +39,7 @@ from bot.telemetry import Telemetry
 log = logging.getLogger(__name__)
 
 Handler = Callable[[OutboxItem], Awaitable[dict[str, Any] | None]]
+BatchHandler = Callable[[list[OutboxItem]], Awaitable[dict[str, Any] | None]]
 FailureNotifier = Callable[[OutboxItem], Awaitable[None]]
 
 
@@ -114,6 +115,7 @@ class Outbox:
         self.policy = policy or RetryPolicy()
         self.owner = owner or f"replica-{uuid.uuid4().hex[:8]}"
         self._handlers: dict[str, Handler] = {}
+        self._batch_handlers: dict[str, tuple[BatchHandler, int]] = {}
         self._on_failure: dict[str, FailureNotifier] = {}
         self.wakeup = asyncio.Event()
         self.default_failure_notifier: FailureNotifier | None = None
@@ -128,6 +130,17 @@ class Outbox:
         self._handlers[op] = handler
         if on_failure is not None:
             self._on_failure[op] = on_failure
+
+    def register_batch(self, op: str, handler: BatchHandler, *, size: int) -> None:
+        """Let up to ``size`` consecutive ready items of ``op`` in one run (one ordering key) be
+        delivered by one call of ``handler`` (e.g. several timeline entries in one Slack message):
+        they succeed together, and if the call fails the first item takes the failed attempt while
+        the others wait behind it, as in any run. A lone item still goes to its ``register`` handler."""
+        if size < 2:
+            raise ValueError("a batch holds at least two items")
+        if op not in self._handlers:
+            raise ValueError(f"register a handler for {op} first")
+        self._batch_handlers[op] = (handler, size)
 
     def on_failure(self, op: str, notifier: FailureNotifier, *, replace: bool = False) -> None:
         """Call ``notifier`` once when an item of ``op`` fails for good."""
@@ -202,11 +215,59 @@ class Outbox:
         return sum(attempted)
 
     async def _deliver_run(self, run: list[OutboxItem]) -> int:
-        for n, item in enumerate(run):
-            if not await self._deliver(item):
-                await self._release(run[n + 1 :])  # order: the rest waits for this one's retry
-                return n + 1
-        return len(run)
+        done = 0
+        while done < len(run):
+            group = self._batch_at(run, done)
+            if len(group) > 1:
+                delivered = await self._deliver_batch(group)
+            else:
+                delivered = await self._deliver(group[0])
+            if not delivered:
+                await self._release(run[done + 1 :])  # order: the rest waits for this one's retry
+                return done + 1
+            done += len(group)
+        return done
+
+    def _batch_at(self, run: list[OutboxItem], start: int) -> list[OutboxItem]:
+        """The items from ``run[start]`` on that one batch handler call delivers (at least one)."""
+        op = run[start].op
+        size = self._batch_handlers[op][1] if op in self._batch_handlers else 1
+        end = start + 1
+        while end < len(run) and end - start < size and run[end].op == op:
+            end += 1
+        return run[start:end]
+
+    async def _deliver_batch(self, items: list[OutboxItem]) -> bool:
+        """Deliver ``items`` with one batch handler call; on failure the first item records it."""
+        handler = self._batch_handlers[items[0].op][0]
+        try:
+            result = await handler(items)
+        except Unavailable:
+            raise
+        except Exception as exc:
+            if not isinstance(exc, CmdcenterError):
+                log.exception("outbox batch of %d %s items raised unexpectedly", len(items), items[0].op)
+            await self._record(items[0], None, exc)
+            return False
+        now = _now()
+        async with self.db.session() as session:
+            await session.execute(
+                sa.update(OutboxItem)
+                .where(
+                    col(OutboxItem.id).in_([item.id for item in items]),
+                    col(OutboxItem.lease_owner) == self.owner,
+                )
+                .values(
+                    status="done",
+                    result=result or {},
+                    delivered_at=now,
+                    last_error="",
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            )
+        self.telemetry.deliveries.labels(items[0].target, "delivered").inc(len(items))
+        return True
 
     async def _release(self, items: list[OutboxItem]) -> None:
         if not items:

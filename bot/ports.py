@@ -7,6 +7,7 @@ vendor's own exception. Every method is keyword-only and returns pydantic models
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
@@ -57,7 +58,15 @@ class Chat(Protocol):
     async def find_posted(
         self, *, channel: str, event_type: str, key: str, thread_ts: str | None = None
     ) -> PostedMessage | None:
-        """A recent message of ours carrying ``metadata`` {event_type, event_payload: {key}}."""
+        """A recent message of ours carrying ``metadata`` {event_type, event_payload: {key}} (or that
+        key among the ``keys`` of a message posted for several items)."""
+        ...
+
+    async def find_posted_keys(
+        self, *, channel: str, event_type: str, keys: Collection[str], thread_ts: str | None = None
+    ) -> dict[str, PostedMessage]:
+        """Which of ``keys`` recent messages of ours already carry (see ``find_posted``), with the
+        message each is in: one history (or thread) read for them all."""
         ...
 
     async def post_ephemeral(

@@ -138,3 +138,76 @@ async def test_a_channel_backlog_goes_out_in_one_pass_in_order(outbox: Outbox) -
         row.next_attempt_at = datetime.now(UTC)
     assert await outbox.deliver_due() == 5
     assert delivered == keys
+
+
+async def test_a_batch_handler_takes_consecutive_items_of_its_op_in_one_call(outbox: Outbox) -> None:
+    calls: list[list[str]] = []
+
+    async def one(item: OutboxItem) -> None:
+        calls.append([item.payload["key"]])
+
+    async def many(items: list[OutboxItem]) -> dict[str, Any]:
+        calls.append([item.payload["key"] for item in items])
+        return {"combined": len(items)}
+
+    outbox.register("test", one)
+    outbox.register("other", one)
+    outbox.register_batch("test", many, size=3)
+    for key in ("a", "b", "c", "d"):
+        await _add(outbox, key)
+    async with outbox.db.session() as session:  # an item of another op cuts the batch
+        await enqueue(session, key="x", op="other", target="slack", payload={"key": "x"}, ordering_key="C1")
+    await _add(outbox, "e")
+    await _add(outbox, "lone", ordering="C2")
+    assert await outbox.deliver_due() == 7
+    assert sorted(calls) == sorted([["a", "b", "c"], ["d"], ["x"], ["e"], ["lone"]])
+    assert [c for c in calls if c != ["lone"]] == [["a", "b", "c"], ["d"], ["x"], ["e"]]  # order kept
+    items = await _items(outbox)
+    assert all(i.status == "done" and i.lease_owner is None for i in items.values())
+    assert items["b"].result == {"combined": 3} and items["a"].delivered_at is not None
+
+
+async def test_a_failed_batch_costs_its_first_item_an_attempt_and_the_rest_wait(outbox: Outbox) -> None:
+    calls: list[list[str]] = []
+    fail = [True]
+
+    async def one(item: OutboxItem) -> None:
+        calls.append([item.payload["key"]])
+
+    async def many(items: list[OutboxItem]) -> None:
+        calls.append([item.payload["key"] for item in items])
+        if fail[0]:
+            raise ChatError("chat.postMessage: ratelimited", retryable=True, retry_after=30)
+
+    outbox.register("test", one)
+    outbox.register_batch("test", many, size=10)
+    for key in ("a", "b", "c"):
+        await _add(outbox, key)
+    assert await outbox.deliver_due() == 1
+    items = await _items(outbox)
+    assert (items["a"].attempts, items["b"].attempts, items["c"].attempts) == (1, 0, 0)
+    assert all(i.status == "pending" and i.lease_owner is None for i in items.values())
+    assert await outbox.deliver_due() == 0  # the channel waits for "a"'s retry
+    fail[0] = False
+    async with outbox.db.session() as session:
+        row = await session.get(OutboxItem, items["a"].id)
+        assert row is not None
+        row.next_attempt_at = datetime.now(UTC)
+    assert await outbox.deliver_due() == 3
+    assert calls == [["a", "b", "c"], ["a", "b", "c"]]
+    assert all(i.status == "done" for i in (await _items(outbox)).values())
+
+
+def test_a_batch_needs_a_single_item_handler_and_room_for_two(outbox: Outbox) -> None:
+    async def many(items: list[OutboxItem]) -> None:
+        return None
+
+    with pytest.raises(ValueError, match="first"):
+        outbox.register_batch("test", many, size=5)
+
+    async def one(item: OutboxItem) -> None:
+        return None
+
+    outbox.register("test", one)
+    with pytest.raises(ValueError, match="two"):
+        outbox.register_batch("test", many, size=1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from typing import Any
 
 import aiohttp
@@ -191,11 +192,19 @@ class SlackChat:
     async def find_posted(
         self, *, channel: str, event_type: str, key: str, thread_ts: str | None = None
     ) -> PostedMessage | None:
+        found = await self.find_posted_keys(
+            channel=channel, event_type=event_type, keys=[key], thread_ts=thread_ts
+        )
+        return found.get(key)
+
+    async def find_posted_keys(
+        self, *, channel: str, event_type: str, keys: Collection[str], thread_ts: str | None = None
+    ) -> dict[str, PostedMessage]:
         if not _CHANNEL_ID.match(channel):
             # Posts may address a channel by name (#incident-bridge); the history methods need its id.
             found = await self.find_channel(name=channel.removeprefix("#"))
             if found is None:
-                return None
+                return {}
             channel = found.id
         if thread_ts:
             data = await self._call(
@@ -205,11 +214,17 @@ class SlackChat:
             data = await self._call(
                 "conversations.history", channel=channel, limit=200, include_all_metadata=True
             )
+        wanted = set(keys)
+        posted: dict[str, PostedMessage] = {}
         for message in data.get("messages", []):
             meta = message.get("metadata") or {}
-            if meta.get("event_type") == event_type and (meta.get("event_payload") or {}).get("key") == key:
-                return PostedMessage(channel=channel, ts=str(message["ts"]))
-        return None
+            if meta.get("event_type") != event_type:
+                continue
+            payload = meta.get("event_payload") or {}
+            carried = {payload.get("key"), *(payload.get("keys") or [])}
+            for key in wanted & carried:
+                posted.setdefault(key, PostedMessage(channel=channel, ts=str(message["ts"])))
+        return posted
 
     async def get_message(self, *, channel: str, ts: str) -> JSON | None:
         data = await self._call(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlmodel import col, select
+
 from bot import chat_ops
 from bot.app import Services
 from bot.db.models import Incident, OutboxItem, TimelineEntry
@@ -18,6 +20,8 @@ from bot.incidents.store import enqueue_timeline_post, timeline
 from bot.outbox import enqueue
 
 MAX_NAME_ATTEMPTS = 5
+# Timeline entries per thread message: each renders as at most two blocks, Slack allows 50.
+TIMELINE_BATCH = 25
 
 
 async def _create_channel(svc: Services, incident: Incident) -> tuple[str, str]:
@@ -134,20 +138,33 @@ def register(svc: Services) -> None:
         return {"ts": ts}
 
     async def timeline_post(item: OutboxItem) -> dict[str, Any]:
+        return await timeline_posts([item])
+
+    async def timeline_posts(items: list[OutboxItem]) -> dict[str, Any]:
+        """Post pending timeline entries of one incident as one thread message (a burst of captures
+        would otherwise queue behind Slack's pace of about one message per second per channel)."""
         async with svc.db.session(read_only=True) as session:
-            incident = await session.get(Incident, item.payload["incident_id"])
-            entry = await session.get(TimelineEntry, item.payload["entry_id"])
-        if incident is None or entry is None or incident.channel_id is None or incident.timeline_ts is None:
+            incident = await session.get(Incident, items[0].payload["incident_id"])
+            ids = [item.payload["entry_id"] for item in items]
+            rows = await session.execute(select(TimelineEntry).where(col(TimelineEntry.id).in_(ids)))
+            entries = {entry.id: entry for entry in rows.scalars()}
+        if incident is None or incident.channel_id is None or incident.timeline_ts is None:
             return {"skipped": "timeline thread not started yet"}
-        msg = svc.renderer.message(
-            "incident/timeline_entry", entry=entry, variant=item.payload.get("variant")
-        )
-        posted = await chat_ops.deliver_post(
+        todo = [item for item in items if item.payload["entry_id"] in entries]
+        if not todo:
+            return {"skipped": "timeline entries gone"}
+        posted = await chat_ops.deliver_posts(
             svc.chat,
-            item,
+            todo,
             channel=incident.channel_id,
-            text=msg.text,
-            blocks=msg.blocks,
+            render=lambda batch: chat_ops.combined(
+                svc.renderer.message(
+                    "incident/timeline_entry",
+                    entry=entries[item.payload["entry_id"]],
+                    variant=item.payload.get("variant"),
+                )
+                for item in batch
+            ),
             thread_ts=incident.timeline_ts,
         )
         return {"ts": posted.ts}
@@ -161,6 +178,7 @@ def register(svc: Services) -> None:
     outbox.register("incident.open_channel", open_channel, on_failure=open_channel_failed)
     outbox.register("incident.start_timeline", start_timeline)
     outbox.register("incident.timeline_post", timeline_post)
+    outbox.register_batch("incident.timeline_post", timeline_posts, size=TIMELINE_BATCH)
     outbox.register("slack.post.notice", notice)
 
     async def step_failed(item: OutboxItem) -> None:

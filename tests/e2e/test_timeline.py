@@ -77,6 +77,33 @@ def test_removing_the_reaction_removes_the_entry(bot: BotHarness) -> None:
     assert any("Removed from the timeline" in t for t in thread_texts(bot, incident_id))
 
 
+def test_captures_pending_together_go_out_as_one_thread_message(bot: BotHarness) -> None:
+    """Slack takes about one message per second per channel: timeline posts that pile up (here behind
+    a rate-limited post) are combined into one thread message that carries every item's key."""
+    incident_id, channel = setup_incident(bot)
+    bot.settle()
+    incident = bot.incident(incident_id)
+    assert incident.timeline_ts
+    bot.ws.fail_next("chat.postMessage", retry_after=1)
+    messages = [bot.ws.post_user_message("U_ALICE", channel, f"burst update {n}")[0] for n in range(6)]
+    for message in messages:
+        react(bot, channel, message.ts)
+    wait_until(lambda: len(captured(bot, incident_id)) == 6, message="six captures")
+    bot.settle()
+    with bot.ws.lock:
+        replies = [m for m in bot.ws.thread(channel, incident.timeline_ts)[1:] if "burst update" in m.text]
+    for n in range(6):  # each entry exactly once
+        assert sum(m.text.count(f"burst update {n}") for m in replies) == 1
+    assert len(replies) < 6  # some were combined
+    combined = max(replies, key=lambda m: len(m.blocks))
+    keys = combined.metadata["event_payload"]["keys"]
+    assert combined.metadata["event_payload"]["key"] == keys[0]
+    done = {i.key for i in bot.outbox() if i.op == "incident.timeline_post" and i.status == "done"}
+    assert len(keys) >= 2 and set(keys) <= done
+    assert sum(len(m.metadata["event_payload"].get("keys", [0])) for m in replies) == 6
+    assert not bot.ws.violations
+
+
 def test_ignored_channels_and_the_bots_own_thread(bot: BotHarness) -> None:
     incident_id, channel = setup_incident(bot)
     outside, _ = bot.ws.post_user_message("U_ALICE", "general", "not an incident channel")

@@ -645,3 +645,56 @@ async def test_find_posted_resolves_a_channel_name(client: AsyncWebClient, works
         await chat.find_posted(channel="incident-bridge", event_type="cmdcenter_outbox", key="other") is None
     )
     assert await chat.find_posted(channel="no-such-channel", event_type="cmdcenter_outbox", key="x") is None
+
+
+async def test_a_combined_post_taken_over_posts_only_the_keys_not_yet_posted(
+    client: AsyncWebClient, workspace: SlackWorkspace
+) -> None:
+    """Several outbox items in one thread message: a replica that takes them over (the holder died
+    after posting some) finds the keys in the thread's metadata and posts only the others."""
+    from datetime import UTC, datetime
+
+    from bot import chat_ops
+    from bot.adapters.slack import SlackChat
+    from bot.db.models import OutboxItem
+    from bot.render import RenderedMessage
+
+    channel = workspace.add_channel("inc-1")
+    chat = SlackChat(client)
+    root = await chat.post_message(channel=channel.id, text="timeline")
+
+    def item(key: str, *, taken_over: bool = False) -> OutboxItem:
+        return OutboxItem(
+            key=key,
+            op="incident.timeline_post",
+            target="slack",
+            payload={"text": key},
+            next_attempt_at=datetime.now(UTC),
+            created_at=datetime.now(UTC),
+            lease_owner="replica-dead" if taken_over else None,
+        )
+
+    def render(items: list[OutboxItem]) -> RenderedMessage:
+        return chat_ops.combined(RenderedMessage(text=i.payload["text"]) for i in items)
+
+    first = await chat_ops.deliver_posts(
+        chat, [item("k1"), item("k2")], channel=channel.id, render=render, thread_ts=root.ts
+    )
+    again = [item("k1", taken_over=True), item("k2", taken_over=True), item("k3", taken_over=True)]
+    posted = await chat_ops.deliver_posts(chat, again, channel=channel.id, render=render, thread_ts=root.ts)
+    assert (
+        await chat_ops.deliver_posts(chat, again[:2], channel=channel.id, render=render, thread_ts=root.ts)
+        == first
+    )
+    with workspace.lock:
+        replies = workspace.thread(channel.id, root.ts)[1:]
+    assert [m.text for m in replies] == ["k1\nk2", "k3"]
+    assert replies[0].metadata == {
+        "event_type": "cmdcenter_outbox",
+        "event_payload": {"key": "k1", "keys": ["k1", "k2"]},
+    }
+    assert replies[1].metadata == {"event_type": "cmdcenter_outbox", "event_payload": {"key": "k3"}}
+    found = await chat.find_posted_keys(
+        channel=channel.id, event_type="cmdcenter_outbox", keys=["k2", "k3", "k4"], thread_ts=root.ts
+    )
+    assert {k: p.ts for k, p in found.items()} == {"k2": first.ts, "k3": posted.ts}
