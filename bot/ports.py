@@ -89,7 +89,9 @@ class Chat(Protocol):
 
     async def add_bookmark(self, *, channel: str, title: str, link: str) -> None: ...
 
-    async def permalink(self, *, channel: str, ts: str) -> str: ...
+    async def permalink(self, *, channel: str, ts: str, thread_ts: str | None = None) -> str:
+        """A link to the message at (channel, ts); ``thread_ts`` when it is a thread reply."""
+        ...
 
     async def get_message(self, *, channel: str, ts: str) -> JSON | None:
         """The message at (channel, ts), a thread reply included; None if it does not exist."""

@@ -7,6 +7,7 @@ so the outbox can try again later.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Collection
@@ -55,6 +56,7 @@ _PERMANENT = {
 
 
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+_TS = re.compile(r"^\d+\.\d+$")
 
 
 def build_web_client(*, token: str, base_url: str, max_retries: int = 2) -> AsyncWebClient:
@@ -93,6 +95,7 @@ class SlackChat:
 
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
+        self._workspace_url: str | None = None  # from auth.test, for permalinks
 
     async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
         try:
@@ -185,7 +188,17 @@ class SlackChat:
     async def add_bookmark(self, *, channel: str, title: str, link: str) -> None:
         await self._call("bookmarks.add", channel_id=channel, title=title, type="link", link=link)
 
-    async def permalink(self, *, channel: str, ts: str) -> str:
+    async def permalink(self, *, channel: str, ts: str, thread_ts: str | None = None) -> str:
+        """Built from the workspace URL (``auth.test``, asked once) the way Slack builds permalinks,
+        saving a ``chat.getPermalink`` round trip per captured message; that method is the fallback."""
+        if self._workspace_url is None:
+            with contextlib.suppress(ChatError):  # asked again next time
+                self._workspace_url = str((await self._call("auth.test")).get("url") or "")
+        if self._workspace_url and _CHANNEL_ID.match(channel) and _TS.match(ts):
+            link = f"{self._workspace_url.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
+            if thread_ts and thread_ts != ts:
+                link += f"?thread_ts={thread_ts}&cid={channel}"
+            return link
         data = await self._call("chat.getPermalink", channel=channel, message_ts=ts)
         return str(data.get("permalink", ""))
 

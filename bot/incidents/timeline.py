@@ -104,7 +104,10 @@ async def _capture(
         return None  # our own timeline thread
     text = await _resolve_mentions(svc, str(message.get("text") or ""))
     try:
-        permalink = await svc.chat.permalink(channel=channel, ts=ts)
+        thread_ts = message.get("thread_ts")
+        permalink = await svc.chat.permalink(
+            channel=channel, ts=ts, thread_ts=str(thread_ts) if thread_ts else None
+        )
     except ChatError:
         permalink = None
     now = svc.clock.now()

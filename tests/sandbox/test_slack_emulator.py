@@ -698,3 +698,30 @@ async def test_a_combined_post_taken_over_posts_only_the_keys_not_yet_posted(
         channel=channel.id, event_type="cmdcenter_outbox", keys=["k2", "k3", "k4"], thread_ts=root.ts
     )
     assert {k: p.ts for k, p in found.items()} == {"k2": first.ts, "k3": posted.ts}
+
+
+async def test_permalinks_are_built_like_slacks_from_one_auth_test(
+    client: AsyncWebClient, workspace: SlackWorkspace
+) -> None:
+    """The adapter builds permalinks from the workspace URL (one auth.test), identical to what
+    chat.getPermalink answers, for a message and for a thread reply; it asks Slack when auth.test fails."""
+    from bot.adapters.slack import SlackChat
+
+    channel = workspace.add_channel("inc-7")
+    message, _ = workspace.post_user_message("U_ALICE", channel.id, "db failover")
+    reply, _ = workspace.post_user_message("U_BOB", channel.id, "replica lag 30s", thread_ts=message.ts)
+    official = {
+        m.ts: (await client.chat_getPermalink(channel=channel.id, message_ts=m.ts))["permalink"]
+        for m in (message, reply)
+    }
+    workspace.fail_next("auth.test", status=500, times=3)  # through the client's retries too
+    fallback = SlackChat(client)
+    assert await fallback.permalink(channel=channel.id, ts=message.ts) == official[message.ts]
+    before = len(workspace.calls_to("chat.getPermalink"))
+    assert before == 3  # the two official ones and the fallback's
+    workspace.clear_faults()
+    chat = SlackChat(client)
+    assert await chat.permalink(channel=channel.id, ts=message.ts) == official[message.ts]
+    assert await chat.permalink(channel=channel.id, ts=reply.ts, thread_ts=message.ts) == official[reply.ts]
+    assert len(workspace.calls_to("chat.getPermalink")) == before
+    assert len([c for c in workspace.calls_to("auth.test") if c.ok]) == 1
