@@ -148,6 +148,7 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
+            auto_reload=False,  # templates ship with the code: no stat() of the file on every render
         )
         env.filters.update(
             mention=mention,
