@@ -56,6 +56,8 @@ class Inbox:
         # Events handled at once: more queue here (recorded already, so nothing is lost) instead of
         # interleaving hundreds of handlers that slow each other down under a burst.
         self._handling = asyncio.Semaphore(max_handling)
+        self._marks: list[tuple[str, str]] = []  # (event id, status) waiting for ``_flush``
+        self._flush: asyncio.Future[None] | None = None
         self.stale_after = timedelta(seconds=stale_after)
         self.max_pending = max_pending
         self.room_timeout = ROOM_TIMEOUT
@@ -181,12 +183,36 @@ class Inbox:
             status = "failed"
             log.exception("event %s (%s) failed", event_id, event_key(event))
         if event_id:
+            await self._mark_event(event_id, status)
+
+    async def _mark_event(self, event_id: str, status: str) -> None:
+        """Record an event's outcome. Events finishing together share one transaction (group commit):
+        the marks made while one flush waits for the database go out together."""
+        self._marks.append((event_id, status))
+        if self._flush is None:
+            self._flush = asyncio.ensure_future(self._flush_marks())
+        await asyncio.shield(self._flush)
+
+    async def _flush_marks(self) -> None:
+        try:
             async with self.db.session() as session:
-                await session.execute(
-                    sa.update(ProcessedEvent)
-                    .where(col(ProcessedEvent.event_id) == event_id)
-                    .values(status=status, processed_at=datetime.now(UTC))
-                )
+                self._flush = None  # marks made from now on start the next flush
+                marks, self._marks = self._marks, []
+                by_status: dict[str, list[str]] = collections.defaultdict(list)
+                for event_id, status in marks:
+                    by_status[status].append(event_id)
+                now = datetime.now(UTC)
+                for status, ids in by_status.items():
+                    await session.execute(
+                        sa.update(ProcessedEvent)
+                        .where(col(ProcessedEvent.event_id).in_(ids))
+                        .values(status=status, processed_at=now)
+                    )
+        finally:
+            # Failed before taking the marks (database unavailable): the next mark tries them again.
+            # Failed after: those events stay "received" and ``recover`` runs them again.
+            if self._flush is asyncio.current_task():
+                self._flush = None
 
     async def recover(self) -> int:
         """Process events a crashed process recorded but never finished, and resumable commands it

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from bot.db.engine import Database
 from bot.inbox import Inbox, command_key
 
@@ -30,3 +32,79 @@ async def test_the_wait_is_bounded(db: Database) -> None:
     assert await inbox.record_command(_command("t1"))
     # nothing finishes: the ack goes out anyway after the timeout (Slack's 3 s limit wins)
     assert await asyncio.wait_for(inbox.record_command(_command("t2")), timeout=2)
+
+
+def _event(n: int, kind: str = "reaction_added") -> dict[str, Any]:
+    return {"type": "event_callback", "event_id": f"Ev{n:04d}", "event": {"type": kind}}
+
+
+async def _statuses(db: Database) -> dict[str, str]:
+    from sqlmodel import select
+
+    from bot.db.models import ProcessedEvent
+
+    async with db.session(read_only=True) as session:
+        return {r.event_id: r.status for r in (await session.execute(select(ProcessedEvent))).scalars()}
+
+
+async def test_events_finishing_together_are_marked_in_one_transaction(db: Database) -> None:
+    import sqlalchemy as sa
+
+    inbox = Inbox(db, max_handling=4)
+    running = 0
+    most = 0
+
+    async def handler(body: dict[str, Any]) -> None:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+        if body["event_id"] == "Ev0007":
+            raise RuntimeError("a bug in one handler")
+
+    inbox.register("reaction_added", handler)
+    for n in range(20):
+        assert await inbox.record(_event(n))
+    commits = 0
+
+    def count(_: Any) -> None:
+        nonlocal commits
+        commits += 1
+
+    sa.event.listen(db.engine.sync_engine, "commit", count)
+    try:
+        await asyncio.gather(*(inbox.process(_event(n)) for n in range(20)))
+    finally:
+        sa.event.remove(db.engine.sync_engine, "commit", count)
+    statuses = await _statuses(db)
+    assert statuses.pop("Ev0007") == "failed"
+    assert set(statuses.values()) == {"done"} and len(statuses) == 19  # each marked on return
+    assert most == 4  # at most max_handling handlers at once
+    assert commits < 20  # marks shared transactions
+
+
+async def test_a_mark_that_meets_an_unavailable_database_is_tried_again(db: Database) -> None:
+    from bot.errors import Unavailable
+
+    inbox = Inbox(db)
+    inbox.register("reaction_added", lambda body: asyncio.sleep(0))
+    assert await inbox.record(_event(1))
+    real = db.session
+    failures = [1]
+
+    def flaky(**kwargs: Any) -> Any:
+        if failures:
+            failures.pop()
+            raise Unavailable("the database is unreachable")
+        return real(**kwargs)
+
+    db.session = flaky  # type: ignore[method-assign]
+    try:
+        with pytest.raises(Unavailable):
+            await inbox.process(_event(1))
+        assert (await _statuses(db))["Ev0001"] == "received"  # recover would run it again
+        await inbox.process(_event(1))  # the next mark is not stuck behind the failed flush
+    finally:
+        db.session = real  # type: ignore[method-assign]
+    assert (await _statuses(db))["Ev0001"] == "done"

@@ -11,19 +11,31 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
 
+def _insert_ignore(
+    session: AsyncSession, model: type[SQLModel], values: dict[str, Any], conflict: list[str]
+) -> Any:
+    table = model.__table__  # type: ignore[attr-defined]
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
+
+
 async def insert_ignore(
     session: AsyncSession, model: type[SQLModel], values: dict[str, Any], *, conflict: list[str]
 ) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING; True when a row was inserted."""
-    table = model.__table__  # type: ignore[attr-defined]
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    stmt: Any
-    if dialect == "postgresql":
-        stmt = postgresql.insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
-    else:
-        stmt = sqlite.insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
-    result = await session.execute(stmt)
+    result = await session.execute(_insert_ignore(session, model, values, conflict))
     return bool(getattr(result, "rowcount", 0))
+
+
+async def insert_ignore_id(
+    session: AsyncSession, model: type[SQLModel], values: dict[str, Any], *, conflict: list[str]
+) -> int | None:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the new row's id, None when it existed."""
+    table = model.__table__  # type: ignore[attr-defined]
+    stmt = _insert_ignore(session, model, values, conflict).returning(table.c.id)
+    new_id = (await session.execute(stmt)).scalar_one_or_none()
+    return None if new_id is None else int(new_id)
 
 
 async def claim_lease(

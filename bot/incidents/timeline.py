@@ -16,7 +16,7 @@ from sqlmodel import col, select
 from bot.app import Services
 from bot.context import Reply
 from bot.db.models import Incident, TimelineEntry
-from bot.db.store import insert_ignore
+from bot.db.store import insert_ignore_id
 from bot.errors import ChatError, NotFound
 from bot.incidents.store import (
     add_timeline,
@@ -111,38 +111,37 @@ async def _capture(
     except ChatError:
         permalink = None
     now = svc.clock.now()
+    values: dict[str, Any] = {
+        "incident_id": incident.id,
+        "kind": "message",
+        "text": text,
+        "author": message.get("user") or message.get("bot_id"),
+        "actor": actor,
+        "occurred_at": ts_to_datetime(ts),
+        "recorded_at": now,
+        "source_channel": channel,
+        "source_ts": ts,
+        "permalink": permalink,
+        "deleted": False,
+    }
     async with svc.db.session() as session:
-        incident = await session.get(Incident, incident.id)
-        assert incident is not None and incident.id is not None
-        inserted = await insert_ignore(
-            session,
-            TimelineEntry,
-            {
-                "incident_id": incident.id,
-                "kind": "message",
-                "text": text,
-                "author": message.get("user") or message.get("bot_id"),
-                "actor": actor,
-                "occurred_at": ts_to_datetime(ts),
-                "recorded_at": now,
-                "source_channel": channel,
-                "source_ts": ts,
-                "permalink": permalink,
-                "deleted": False,
-            },
-            conflict=["incident_id", "source_channel", "source_ts"],
+        new_id = await insert_ignore_id(
+            session, TimelineEntry, values, conflict=["incident_id", "source_channel", "source_ts"]
         )
-        entry = await _entry_for(session, incident.id, channel, ts)
-        if entry is None:
-            return None
-        if inserted:
+        if new_id is not None:
+            entry = TimelineEntry(id=new_id, **values)
             await enqueue_timeline_post(session, incident, entry)
-        elif entry.deleted:  # captured again after its reaction was removed
-            entry.deleted = False
-            entry.recorded_at = now
-            entry.actor = actor
-            await session.flush()
-            await enqueue_timeline_post(session, incident, entry, variant="recaptured")
+        else:
+            found = await _entry_for(session, incident.id, channel, ts)
+            if found is None:
+                return None
+            entry = found
+            if entry.deleted:  # captured again after its reaction was removed
+                entry.deleted = False
+                entry.recorded_at = now
+                entry.actor = actor
+                await session.flush()
+                await enqueue_timeline_post(session, incident, entry, variant="recaptured")
     svc.outbox.kick()
     return entry
 
