@@ -26,9 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from bot.context import without_nul
+from bot.db.batch import GroupCommit
 from bot.db.engine import Database
 from bot.db.models import ProcessedEvent
-from bot.db.store import insert_ignore
+from bot.db.store import insert_ignore_returning
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,19 @@ def event_key(event: dict[str, Any]) -> str:
     return f"{kind}/{subtype}" if kind == "message" and subtype else kind
 
 
+async def _insert_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> list[bool]:
+    """Record requests with one INSERT; False for one already recorded (a retry, the other replica's
+    copy, or the same event twice in this batch)."""
+    inserted = await insert_ignore_returning(
+        session, ProcessedEvent, rows, conflict=["event_id"], returning="event_id"
+    )
+    results = []
+    for row in rows:
+        results.append(row["event_id"] in inserted)
+        inserted.discard(row["event_id"])  # a second copy in the same batch was not inserted
+    return results
+
+
 class Inbox:
     def __init__(
         self, db: Database, *, stale_after: float = 30.0, max_pending: int = 200, max_handling: int = 16
@@ -56,8 +70,10 @@ class Inbox:
         # Events handled at once: more queue here (recorded already, so nothing is lost) instead of
         # interleaving hundreds of handlers that slow each other down under a burst.
         self._handling = asyncio.Semaphore(max_handling)
-        self._marks: list[tuple[str, str]] = []  # (event id, status) waiting for ``_flush``
-        self._flush: asyncio.Future[None] | None = None
+        # Requests recorded before their ack, and events marked done after their work, share
+        # transactions under a burst (group commit: see bot.db.batch).
+        self._inserts = GroupCommit(db, _insert_rows, urgent=True)
+        self._marks = GroupCommit(db, self.mark_rows)
         self.stale_after = timedelta(seconds=stale_after)
         self.max_pending = max_pending
         self.room_timeout = ROOM_TIMEOUT
@@ -133,37 +149,38 @@ class Inbox:
                     break
 
     async def _insert(self, key: str, kind: str, payload: dict[str, Any]) -> bool:
-        payload = without_nul(payload)
         # Slack is waiting for the ack behind this insert: it goes before queued background work.
-        async with self.db.session(urgent=True) as session:
-            return await insert_ignore(
-                session,
-                ProcessedEvent,
-                {
-                    "event_id": key,
-                    "event_type": kind,
-                    "payload": payload,
-                    "status": "received",
-                    "received_at": datetime.now(UTC),
-                },
-                conflict=["event_id"],
-            )
-
-    async def mark(self, key: str, status: str, *, session: AsyncSession | None = None) -> None:
-        """``processing`` when a command starts (a crash then replays it only if it is resumable),
-        ``done`` when it ends; in ``session`` when given, else in a transaction of its own."""
-        statement = (
-            sa.update(ProcessedEvent)
-            .where(col(ProcessedEvent.event_id) == key)
-            .values(status=status, processed_at=datetime.now(UTC))
+        return await self._inserts.submit(
+            {
+                "event_id": key,
+                "event_type": kind,
+                "payload": without_nul(payload),
+                "status": "received",
+                "received_at": datetime.now(UTC),
+            }
         )
-        if status in ("done", "failed"):
-            self._finished(key)
-        if session is not None:
-            await session.execute(statement)
-            return
-        async with self.db.session() as own:
-            await own.execute(statement)
+
+    async def mark(self, key: str, status: str) -> None:
+        """``processing`` when a command starts (a crash then replays it only if it is resumable),
+        ``done`` when it ends (see ``mark_rows`` to do it in a transaction of the caller's)."""
+        async with self.db.session() as session:
+            await self.mark_rows(session, [(key, status)])
+
+    async def mark_rows(self, session: AsyncSession, marks: list[tuple[str, str]]) -> list[None]:
+        """Set the status of requests (key, status) in ``session``: one UPDATE per status."""
+        by_status: dict[str, list[str]] = collections.defaultdict(list)
+        for key, status in marks:
+            by_status[status].append(key)
+            if status in ("done", "failed"):
+                self._finished(key)
+        now = datetime.now(UTC)
+        for status, keys in by_status.items():
+            await session.execute(
+                sa.update(ProcessedEvent)
+                .where(col(ProcessedEvent.event_id).in_(keys))
+                .values(status=status, processed_at=now)
+            )
+        return [None] * len(marks)
 
     async def process(self, body: dict[str, Any]) -> None:
         if "command" in body and "event" not in body:
@@ -186,33 +203,8 @@ class Inbox:
             await self._mark_event(event_id, status)
 
     async def _mark_event(self, event_id: str, status: str) -> None:
-        """Record an event's outcome. Events finishing together share one transaction (group commit):
-        the marks made while one flush waits for the database go out together."""
-        self._marks.append((event_id, status))
-        if self._flush is None:
-            self._flush = asyncio.ensure_future(self._flush_marks())
-        await asyncio.shield(self._flush)
-
-    async def _flush_marks(self) -> None:
-        try:
-            async with self.db.session() as session:
-                self._flush = None  # marks made from now on start the next flush
-                marks, self._marks = self._marks, []
-                by_status: dict[str, list[str]] = collections.defaultdict(list)
-                for event_id, status in marks:
-                    by_status[status].append(event_id)
-                now = datetime.now(UTC)
-                for status, ids in by_status.items():
-                    await session.execute(
-                        sa.update(ProcessedEvent)
-                        .where(col(ProcessedEvent.event_id).in_(ids))
-                        .values(status=status, processed_at=now)
-                    )
-        finally:
-            # Failed before taking the marks (database unavailable): the next mark tries them again.
-            # Failed after: those events stay "received" and ``recover`` runs them again.
-            if self._flush is asyncio.current_task():
-                self._flush = None
+        """Record an event's outcome (events finishing together share one transaction)."""
+        await self._marks.submit((event_id, status))
 
     async def recover(self) -> int:
         """Process events a crashed process recorded but never finished, and resumable commands it

@@ -391,7 +391,7 @@ class Outbox:
                 log.warning("%s %s: database unavailable; lease not renewed this time", table.name, row_id)
 
     async def get(self, item_id: int | None) -> OutboxItem | None:
-        async with self.db.session() as session:
+        async with self.db.session(read_only=True) as session:
             return await session.get(OutboxItem, item_id)
 
     async def retry(self, item_id: int) -> bool:
@@ -435,7 +435,7 @@ class Outbox:
             self.telemetry.outbox_oldest.set(0)
 
     async def pending_for_incident(self, incident_id: int) -> list[OutboxItem]:
-        async with self.db.session() as session:
+        async with self.db.session(read_only=True) as session:
             rows = await session.execute(
                 select(OutboxItem)
                 .where(

@@ -11,8 +11,11 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.app import Services
 from bot.context import Invocation, Reply
+from bot.db.batch import GroupCommit
 from bot.db.models import AuditLog
 from bot.errors import Unavailable, UsageError, UserError
 from bot.inbox import command_key
@@ -26,6 +29,14 @@ Respond = Callable[..., Awaitable[Any]]
 class CommandRunner:
     def __init__(self, services: Services) -> None:
         self.svc = services
+        self._audits = GroupCommit(services.db, self._write_audits)
+
+    async def _write_audits(
+        self, session: AsyncSession, rows: list[tuple[AuditLog, str | None, str]]
+    ) -> list[None]:
+        await self.svc.inbox.mark_rows(session, [(key, status) for _, key, status in rows if key])
+        session.add_all([row for row, _, _ in rows])
+        return [None] * len(rows)
 
     async def run(
         self, inv: Invocation, respond: Respond | None, action: Callable[[], Awaitable[Reply | None]]
@@ -77,24 +88,21 @@ class CommandRunner:
         detail: str = "",
         inbox: tuple[str | None, str | None] = (None, None),
     ) -> None:
-        """The audit row, and the inbox row's final status, in one transaction."""
+        """The audit row, and the inbox row's final status, in one transaction (shared with the
+        other commands finishing at the same time)."""
+        key, status = inbox
+        row = AuditLog(
+            at=datetime.now(UTC),
+            user_id=inv.user_id,
+            channel_id=inv.channel_id,
+            command=inv.command,
+            text=inv.text[:2000],
+            outcome=outcome,
+            error_id=error_id,
+            detail=detail[:1000],
+        )
         try:
-            async with self.svc.db.session() as session:
-                key, status = inbox
-                if key and status:
-                    await self.svc.inbox.mark(key, status, session=session)
-                session.add(
-                    AuditLog(
-                        at=datetime.now(UTC),
-                        user_id=inv.user_id,
-                        channel_id=inv.channel_id,
-                        command=inv.command,
-                        text=inv.text[:2000],
-                        outcome=outcome,
-                        error_id=error_id,
-                        detail=detail[:1000],
-                    )
-                )
+            await self._audits.submit((row, key if status else None, status or ""))
         except Unavailable:
             log.warning(
                 "audit row not written (database unavailable): %s %s %s", inv.user_id, inv.command, outcome

@@ -108,3 +108,14 @@ async def test_a_mark_that_meets_an_unavailable_database_is_tried_again(db: Data
     finally:
         db.session = real  # type: ignore[method-assign]
     assert (await _statuses(db))["Ev0001"] == "done"
+
+
+async def test_the_same_event_twice_in_one_batch_is_recorded_once(db: Database) -> None:
+    inbox = Inbox(db)
+    first = [_event(n) for n in range(5)]
+    results = await asyncio.gather(
+        *(inbox.record(body) for body in [*first, _event(2), _event(9), _event(9)])
+    )
+    assert results == [True] * 5 + [False, True, False]
+    assert sorted(await _statuses(db)) == [f"Ev{n:04d}" for n in (0, 1, 2, 3, 4, 9)]
+    assert await inbox.record(_event(9)) is False  # and later, a retry

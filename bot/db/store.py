@@ -12,12 +12,15 @@ from sqlmodel import SQLModel
 
 
 def _insert_ignore(
-    session: AsyncSession, model: type[SQLModel], values: dict[str, Any], conflict: list[str]
+    session: AsyncSession,
+    model: type[SQLModel],
+    values: dict[str, Any] | list[dict[str, Any]],
+    conflict: list[str],
 ) -> Any:
     table = model.__table__  # type: ignore[attr-defined]
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
+    return insert(table).values(values).on_conflict_do_nothing(index_elements=conflict)
 
 
 async def insert_ignore(
@@ -26,6 +29,20 @@ async def insert_ignore(
     """INSERT ... ON CONFLICT DO NOTHING; True when a row was inserted."""
     result = await session.execute(_insert_ignore(session, model, values, conflict))
     return bool(getattr(result, "rowcount", 0))
+
+
+async def insert_ignore_returning(
+    session: AsyncSession,
+    model: type[SQLModel],
+    rows: list[dict[str, Any]],
+    *,
+    conflict: list[str],
+    returning: str,
+) -> set[Any]:
+    """One multi-row INSERT ... ON CONFLICT DO NOTHING: the ``returning`` column of the rows inserted."""
+    table = model.__table__  # type: ignore[attr-defined]
+    stmt = _insert_ignore(session, model, rows, conflict).returning(table.c[returning])
+    return set((await session.execute(stmt)).scalars())
 
 
 async def insert_ignore_id(

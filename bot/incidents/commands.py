@@ -29,7 +29,7 @@ async def handle(svc: Services, inv: Invocation) -> Reply | None:
 
 
 async def _incident_id(svc: Services, cmd: p.IncidentCommand, inv: Invocation) -> int:
-    async with svc.db.session() as session:
+    async with svc.db.session(read_only=True) as session:
         incident = await incident_for(session, ref=cmd.ref, channel_id=inv.channel_id)
     assert incident.id is not None
     return incident.id
@@ -78,7 +78,7 @@ async def _execute(svc: Services, cmd: p.IncidentCommand, inv: Invocation) -> Re
             )
             return Reply(message=r.message("incident/done", text=f"{incident.ref} resolved."))
         case p.ListOpen():
-            async with svc.db.session() as session:
+            async with svc.db.session(read_only=True) as session:
                 incidents = await open_incidents(session)
             return Reply(message=r.message("incident/list", incidents=incidents, now=svc.clock.now()))
         case p.Show():
@@ -113,7 +113,7 @@ async def _execute_extension(svc: Services, cmd: p.IncidentCommand, inv: Invocat
 
 async def show(svc: Services, cmd: p.IncidentCommand, inv: Invocation) -> Reply:
     incident_id = await _incident_id(svc, cmd, inv)
-    async with svc.db.session() as session:
+    async with svc.db.session(read_only=True) as session:
         incident = await get_incident(session, incident_id)
     steps = await svc.outbox.pending_for_incident(incident_id)
     items = await postmortem.action_items(svc, incident_id)

@@ -39,7 +39,7 @@ def durations(incident: Incident, entries: list[TimelineEntry]) -> Durations:
 
 
 async def action_items(svc: Services, incident_id: int) -> list[ActionItem]:
-    async with svc.db.session() as session:
+    async with svc.db.session(read_only=True) as session:
         rows = await session.execute(
             select(ActionItem).where(ActionItem.incident_id == incident_id).order_by(col(ActionItem.id))
         )
@@ -47,7 +47,7 @@ async def action_items(svc: Services, incident_id: int) -> list[ActionItem]:
 
 
 async def render(svc: Services, incident_id: int) -> tuple[Incident, str]:
-    async with svc.db.session() as session:
+    async with svc.db.session(read_only=True) as session:
         incident = await get_incident(session, incident_id)
         entries = await timeline(session, incident_id)
     items = await action_items(svc, incident_id)

@@ -44,7 +44,7 @@ async def add_note(svc: Services, incident_id: int, *, user: str, text: str) -> 
 
 
 async def show_timeline(svc: Services, incident_id: int, *, page: int = 1) -> Reply:
-    async with svc.db.session() as session:
+    async with svc.db.session(read_only=True) as session:
         incident = await get_incident(session, incident_id)
         entries = await timeline(session, incident_id)
     pages = max(1, -(-len(entries) // PAGE_SIZE))
