@@ -224,9 +224,14 @@ def run_steps(
 
 
 def summarize(steps: list[Step]) -> tuple[float, float]:
-    """The highest sustained offered rate, and the worst p99 among the sustained steps."""
+    """The highest sustained offered rate (the saturation point), and the worst p99 among the
+    sustained steps below it: at the saturation step itself the bot only just keeps up (>= 90 % of
+    the offered rate), so its queue, and its latency, are those of saturation. With one sustained
+    step, that step's p99."""
     sustained = [s for s in steps if s.sustained]
-    return max((s.rate for s in sustained), default=0.0), max((s.p99 for s in sustained), default=math.nan)
+    best = max((s.rate for s in sustained), default=0.0)
+    below = [s for s in sustained if s.rate < best] or sustained
+    return best, max((s.p99 for s in below), default=math.nan)
 
 
 def run(quick: bool = False) -> BenchResult:
@@ -246,11 +251,14 @@ def run(quick: bool = False) -> BenchResult:
     result.check(
         f">= {TARGET_RATE} events/s sustained, nothing missing", f"{best:.0f} events/s", best >= TARGET_RATE
     )
+    at_best = next((st for st in steps if st.sustained and st.rate == best), None)
     result.check(
         f"p99 event -> thread post < {TARGET_P99_MS:.0f} ms below saturation",
-        f"{fmt(p99, 0)} ms (worst sustained step)",
+        f"{fmt(p99, 0)} ms (worst sustained step below {best:.0f}/s)",
         p99 < TARGET_P99_MS,
     )
+    if at_best is not None:
+        result.notes.append(f"p99 at the saturation step ({best:.0f}/s) itself: {fmt(at_best.p99, 0)} ms")
     result.check("no Slack API rule broken (emulator)", f"{violations} violation(s)", violations == 0)
     return result
 

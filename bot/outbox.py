@@ -7,6 +7,7 @@ that causes it; the worker calls ``deliver_due()``, which runs the registered ha
 * nothing is lost: items survive restarts; a crashed replica's lease expires and another takes over;
 * the same effect is recorded once: ``key`` is unique (``INSERT ... ON CONFLICT DO NOTHING``);
 * per ``ordering_key`` (a Slack channel) items are delivered in the order they were recorded;
+  consecutive items of an op with a batch handler (``register_batch``) may go out in one call;
 * retries back off exponentially with jitter and honour ``retry_after`` (from ``Retry-After``);
   an error that will never succeed (``AdapterError.retryable`` False) fails the item at once;
 * an item that fails for good triggers its failure notifier once.

@@ -91,7 +91,12 @@ def build_web(app: AsyncApp, services: Services, *, extra_routes: list[Route] | 
         shared: aiohttp.ClientSession | None = None
         if web_client is not None and getattr(web_client, "session", None) is None:
             # One connection pool for every Web API call (slack_sdk opens a session per call otherwise).
-            shared = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=web_client.timeout))
+            # At most 16 connections per host (slack.com, hooks.slack.com): more calls at once only
+            # hold more sockets and buffers, since Slack rate-limits per method and channel anyway.
+            shared = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=web_client.timeout),
+                connector=aiohttp.TCPConnector(limit=64, limit_per_host=16),
+            )
             web_client.session = shared
         worker.start()
         services.extras["worker"] = worker

@@ -86,6 +86,8 @@ class Database:
         if not self.is_sqlite:  # a SQLite file needs no liveness probe before each unit of work
             kwargs |= {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10, "pool_timeout": 2.0}
             kwargs["connect_args"] = {"timeout": 2.0, "command_timeout": 5.0}
+        else:  # one writer at a time anyway; each connection costs a thread and a page cache
+            kwargs |= {"pool_size": 3, "max_overflow": 0, "pool_timeout": 10.0}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)

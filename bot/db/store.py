@@ -11,23 +11,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
 
-def _insert_ignore(
-    session: AsyncSession,
-    model: type[SQLModel],
-    values: dict[str, Any] | list[dict[str, Any]],
-    conflict: list[str],
-) -> Any:
+def _insert_ignore(session: AsyncSession, model: type[SQLModel], conflict: list[str]) -> Any:
+    """``INSERT INTO <model's table> ... ON CONFLICT (conflict) DO NOTHING``, values still to give."""
     table = model.__table__  # type: ignore[attr-defined]
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(table).values(values).on_conflict_do_nothing(index_elements=conflict)
+    return insert(table).on_conflict_do_nothing(index_elements=conflict)
 
 
 async def insert_ignore(
     session: AsyncSession, model: type[SQLModel], values: dict[str, Any], *, conflict: list[str]
 ) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING; True when a row was inserted."""
-    result = await session.execute(_insert_ignore(session, model, values, conflict))
+    result = await session.execute(_insert_ignore(session, model, conflict).values(values))
     return bool(getattr(result, "rowcount", 0))
 
 
@@ -39,10 +35,11 @@ async def insert_ignore_returning(
     conflict: list[str],
     returning: str,
 ) -> set[Any]:
-    """One multi-row INSERT ... ON CONFLICT DO NOTHING: the ``returning`` column of the rows inserted."""
+    """INSERT ... ON CONFLICT DO NOTHING of several rows: the ``returning`` column of those inserted.
+    Executed as one executemany ("insertmanyvalues"): one cached statement whatever the row count."""
     table = model.__table__  # type: ignore[attr-defined]
-    stmt = _insert_ignore(session, model, rows, conflict).returning(table.c[returning])
-    return set((await session.execute(stmt)).scalars())
+    stmt = _insert_ignore(session, model, conflict).returning(table.c[returning])
+    return set((await session.execute(stmt, rows)).scalars())
 
 
 async def insert_ignore_id(
@@ -50,7 +47,7 @@ async def insert_ignore_id(
 ) -> int | None:
     """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the new row's id, None when it existed."""
     table = model.__table__  # type: ignore[attr-defined]
-    stmt = _insert_ignore(session, model, values, conflict).returning(table.c.id)
+    stmt = _insert_ignore(session, model, conflict).values(values).returning(table.c.id)
     new_id = (await session.execute(stmt)).scalar_one_or_none()
     return None if new_id is None else int(new_id)
 
