@@ -250,29 +250,16 @@ class Outbox:
                 log.exception("outbox batch of %d %s items raised unexpectedly", len(items), items[0].op)
             await self._record(items[0], None, exc)
             return False
-        now = _now()
-        async with self.db.session() as session:
-            await session.execute(
-                sa.update(OutboxItem)
-                .where(
-                    col(OutboxItem.id).in_([item.id for item in items]),
-                    col(OutboxItem.lease_owner) == self.owner,
-                )
-                .values(
-                    status="done",
-                    result=result or {},
-                    delivered_at=now,
-                    last_error="",
-                    lease_owner=None,
-                    lease_until=None,
-                )
-            )
+        await self._update_held(items, status="done", result=result or {}, delivered_at=_now(), last_error="")
         self.telemetry.deliveries.labels(items[0].target, "delivered").inc(len(items))
         return True
 
     async def _release(self, items: list[OutboxItem]) -> None:
-        if not items:
-            return
+        if items:
+            await self._update_held(items)
+
+    async def _update_held(self, items: list[OutboxItem], **values: Any) -> None:
+        """Set ``values`` on the items this replica still holds, and give up their lease."""
         async with self.db.session() as session:
             await session.execute(
                 sa.update(OutboxItem)
@@ -280,7 +267,7 @@ class Outbox:
                     col(OutboxItem.id).in_([item.id for item in items]),
                     col(OutboxItem.lease_owner) == self.owner,
                 )
-                .values(lease_owner=None, lease_until=None)
+                .values(lease_owner=None, lease_until=None, **values)
             )
 
     async def _deliver(self, item: OutboxItem) -> bool:
