@@ -215,13 +215,10 @@ def bot_env(workdir: Path, slack_api_url: str, database_url: str, **extra: str) 
     }
 
 
-def start_bot(
-    workdir: Path, slack_api_url: str, database_url: str, *, name: str = "cmdcenter", **extra: str
+def _start_healthy(
+    name: str, argv: list[str], env: dict[str, str], workdir: Path, port: int
 ) -> ServerProcess:
-    """``cmdcenter serve`` in ``workdir`` (its cwd, so no stray ``.env`` is read), waited until healthy."""
-    port = free_port()
-    argv = [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)]
-    env = bot_env(workdir, slack_api_url, database_url, **extra)
+    """Start a server process and wait until it answers; stopped again if it never does."""
     process = ServerProcess(name, argv, env, workdir, port)
     try:
         process.wait_healthy()
@@ -229,6 +226,15 @@ def start_bot(
         process.stop()
         raise
     return process
+
+
+def start_bot(
+    workdir: Path, slack_api_url: str, database_url: str, *, name: str = "cmdcenter", **extra: str
+) -> ServerProcess:
+    """``cmdcenter serve`` in ``workdir`` (its cwd, so no stray ``.env`` is read), waited until healthy."""
+    port = free_port()
+    argv = [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)]
+    return _start_healthy(name, argv, bot_env(workdir, slack_api_url, database_url, **extra), workdir, port)
 
 
 def start_baseline(workdir: Path, slack_api_url: str) -> ServerProcess:
@@ -239,27 +245,14 @@ def start_baseline(workdir: Path, slack_api_url: str) -> ServerProcess:
         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip
     env = bot_env(workdir, slack_api_url, "unused") | {"PYTHONPATH": str(REPO)}
-    process = ServerProcess("baseline", argv, env, workdir, port)
-    try:
-        process.wait_healthy()
-    except BaseException:
-        process.stop()
-        raise
-    return process
+    return _start_healthy("baseline", argv, env, workdir, port)
 
 
 def start_floor(workdir: Path) -> ServerProcess:
     """``bench/_floor.py``: answers 200 at once; what the load generator alone achieves."""
     port = free_port()
     argv = [sys.executable, "-m", "bench._floor", str(port)]
-    env = dict(os.environ) | {"PYTHONPATH": str(REPO)}
-    process = ServerProcess("floor", argv, env, workdir, port)
-    try:
-        process.wait_healthy()
-    except BaseException:
-        process.stop()
-        raise
-    return process
+    return _start_healthy("floor", argv, dict(os.environ) | {"PYTHONPATH": str(REPO)}, workdir, port)
 
 
 def _pg_version() -> str:
