@@ -80,6 +80,7 @@ class Inbox:
         self._handlers: dict[str, EventHandler] = {}
         self._resumable: list[Callable[[dict[str, Any]], bool]] = []
         self._running: set[str] = set()  # commands this process recorded and has not finished
+        self._events_here: set[str] = set()  # events waiting for a handler slot or running here
         self._room: collections.deque[asyncio.Future[None]] = collections.deque()
 
     def register(self, key: str, handler: EventHandler) -> None:
@@ -191,16 +192,23 @@ class Inbox:
         event = body.get("event") or {}
         handler = self._handlers.get(event_key(event))
         event_id = str(body.get("event_id") or "")
+        if event_id and event_id in self._events_here:
+            return  # already queued or running here (recover found it waiting for a handler slot)
         status = "done"
-        try:
-            if handler is not None:
-                async with self._handling:
-                    await handler(body)
-        except Exception:
-            status = "failed"
-            log.exception("event %s (%s) failed", event_id, event_key(event))
         if event_id:
-            await self._mark_event(event_id, status)
+            self._events_here.add(event_id)
+        try:
+            try:
+                if handler is not None:
+                    async with self._handling:
+                        await handler(body)
+            except Exception:
+                status = "failed"
+                log.exception("event %s (%s) failed", event_id, event_key(event))
+            if event_id:
+                await self._mark_event(event_id, status)
+        finally:
+            self._events_here.discard(event_id)
 
     async def _mark_event(self, event_id: str, status: str) -> None:
         """Record an event's outcome (events finishing together share one transaction)."""
@@ -230,7 +238,11 @@ class Inbox:
             )
         resumed = 0
         for row in rows:
-            if row.event_id in self._running or not self._may_resume(row):
+            if (
+                row.event_id in self._running
+                or row.event_id in self._events_here
+                or not self._may_resume(row)
+            ):
                 continue  # still queued or running here (a burst's backlog), or not safe to repeat
             if row.status == "processing":
                 log.warning("resuming command %s interrupted mid-way", row.event_id)

@@ -119,3 +119,30 @@ async def test_the_same_event_twice_in_one_batch_is_recorded_once(db: Database) 
     assert results == [True] * 5 + [False, True, False]
     assert sorted(await _statuses(db)) == [f"Ev{n:04d}" for n in (0, 1, 2, 3, 4, 9)]
     assert await inbox.record(_event(9)) is False  # and later, a retry
+
+
+async def test_recover_leaves_alone_an_event_still_waiting_for_a_handler_slot(db: Database) -> None:
+    """Under a burst an event may wait for a slot longer than ``stale_after``: it is still here, so
+    ``recover`` must not run it a second time."""
+    inbox = Inbox(db, stale_after=0.0, max_handling=1)
+    release = asyncio.Event()
+    runs: list[str] = []
+
+    async def handler(body: dict[str, Any]) -> None:
+        runs.append(body["event_id"])
+        await release.wait()
+
+    inbox.register("reaction_added", handler)
+    for n in (1, 2):
+        assert await inbox.record(_event(n))
+    busy = asyncio.create_task(inbox.process(_event(1)))
+    waiting = asyncio.create_task(inbox.process(_event(2)))
+    await asyncio.sleep(0.05)
+    assert runs == ["Ev0001"]  # Ev0002 waits for the only slot
+    # both are still here: neither runs again (a second run would wait for the slot: bounded here)
+    assert await asyncio.wait_for(inbox.recover(), timeout=2) == 0
+    release.set()
+    await asyncio.gather(busy, waiting)
+    assert runs == ["Ev0001", "Ev0002"]
+    assert set((await _statuses(db)).values()) == {"done"}
+    assert await inbox.recover() == 0
