@@ -88,8 +88,7 @@ async def capture(
 async def _capture(
     svc: Services, *, channel: str, ts: str, actor: str, message: dict[str, Any] | None
 ) -> TimelineEntry | None:
-    async with svc.db.session(read_only=True) as session:
-        incident = await incident_in_channel(session, channel)
+    incident = await _incident_of_channel(svc, channel)
     if incident is None or incident.id is None:
         return None
     if message is None:
@@ -144,6 +143,24 @@ async def _capture(
                 await enqueue_timeline_post(session, incident, entry, variant="recaptured")
     svc.outbox.kick()
     return entry
+
+
+CHANNEL_CACHE = 1000  # incident channels remembered by capture
+
+
+async def _incident_of_channel(svc: Services, channel: str) -> Incident | None:
+    """The incident of an incident channel. Once its timeline thread exists, the fields capture
+    uses (id, channel, thread) never change, so it is remembered: one read less per capture."""
+    known: dict[str, Incident] = svc.extras.setdefault("timeline_channels", {})
+    if channel in known:
+        return known[channel]
+    async with svc.db.session(read_only=True) as session:
+        incident = await incident_in_channel(session, channel)
+    if incident is not None and incident.timeline_ts:
+        if len(known) >= CHANNEL_CACHE:
+            known.clear()
+        known[channel] = incident
+    return incident
 
 
 async def _entry_for(session: Any, incident_id: int, channel: str, ts: str) -> TimelineEntry | None:
