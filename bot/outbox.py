@@ -33,7 +33,7 @@ from sqlmodel import SQLModel, col, select
 
 from bot.db.engine import Database
 from bot.db.models import OutboxItem
-from bot.db.store import claim_lease, insert_ignore
+from bot.db.store import claim_leases, insert_ignore
 from bot.errors import AdapterError, CmdcenterError, Unavailable
 from bot.telemetry import Telemetry
 
@@ -200,17 +200,25 @@ class Outbox:
             now = _now()
             lease = self.lease
             async with self.db.session() as session:
+                ids = [item.id for run in runs for item in run if item.id is not None]
+                got = await claim_leases(session, OutboxItem, ids, owner=self.owner, now=now, lease=lease)
+                stray: list[int] = []  # claimed after a gap in their run: they must wait too
                 for run in runs:
                     taken: list[OutboxItem] = []
                     for item in run:
-                        assert item.id is not None
-                        if not await claim_lease(
-                            session, OutboxItem, item.id, owner=self.owner, now=now, lease=lease
-                        ):
-                            break  # another replica has it: the rest of the run waits
+                        if item.id not in got:
+                            # another replica has it: the rest of the run waits
+                            stray += [i.id for i in run[len(taken) :] if i.id in got]
+                            break
                         taken.append(item)
                     if taken:
                         claimed.append(taken)
+                if stray:
+                    await session.execute(
+                        sa.update(OutboxItem)
+                        .where(col(OutboxItem.id).in_(stray))
+                        .values(lease_owner=None, lease_until=None)
+                    )
         attempted = await asyncio.gather(*(self._deliver_run(run) for run in claimed))
         await self._update_gauges()
         return sum(attempted)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -211,3 +211,27 @@ def test_a_batch_needs_a_single_item_handler_and_room_for_two(outbox: Outbox) ->
     outbox.register("test", one)
     with pytest.raises(ValueError, match="two"):
         outbox.register_batch("test", many, size=1)
+
+
+async def test_an_item_held_elsewhere_stops_its_run_and_the_rest_is_not_held(outbox: Outbox) -> None:
+    """Claims are one UPDATE for every ready item; a run stops at an item another replica holds,
+    and the items after it, claimed in the same statement, are given back at once."""
+    delivered: list[str] = []
+
+    async def handler(item: OutboxItem) -> None:
+        delivered.append(item.payload["key"])
+
+    outbox.register("test", handler)
+    for key in ("a", "b", "c"):
+        await _add(outbox, key)
+    await _add(outbox, "other", ordering="C2")
+    items = await _items(outbox)
+    async with outbox.db.session() as session:  # another replica is delivering "b"
+        row = await session.get(OutboxItem, items["b"].id)
+        assert row is not None
+        row.lease_owner, row.lease_until = "replica-other", datetime.now(UTC) + timedelta(seconds=30)
+    assert await outbox.deliver_due() == 2
+    assert sorted(delivered) == ["a", "other"]
+    after = await _items(outbox)
+    assert after["c"].status == "pending" and after["c"].lease_owner is None
+    assert after["b"].lease_owner == "replica-other"

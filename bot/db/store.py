@@ -75,3 +75,27 @@ async def claim_lease(
     )
     result = await session.execute(stmt)
     return bool(getattr(result, "rowcount", 0))
+
+
+async def claim_leases(
+    session: AsyncSession,
+    model: type[SQLModel],
+    row_ids: list[int],
+    *,
+    owner: str,
+    now: datetime,
+    lease: timedelta,
+    status: str = "pending",
+) -> set[int]:
+    """``claim_lease`` for several rows in one UPDATE: the ids of those taken."""
+    if not row_ids:
+        return set()
+    table = model.__table__  # type: ignore[attr-defined]
+    stmt = (
+        sa.update(table)
+        .where(table.c.id.in_(row_ids), table.c.status == status)
+        .where(sa.or_(table.c.lease_until.is_(None), table.c.lease_until < now))
+        .values(lease_owner=owner, lease_until=now + lease)
+        .returning(table.c.id)
+    )
+    return {int(row_id) for row_id in (await session.execute(stmt)).scalars()}
