@@ -170,26 +170,34 @@ class Worker:
         self.passes = 0  # completed passes (tests wait on it)
         self._recovered_at = float("-inf")
 
-    async def tick(self) -> None:
+    async def tick(self) -> int:
+        """One pass; returns how many outbox items it attempted."""
         svc = self.services
-        await svc.outbox.deliver_due()
+        attempted = await svc.outbox.deliver_due()
         await svc.jobs.run_due()
         now = time.monotonic()
         if now - self._recovered_at >= 1.0:  # it looks for rows seconds old: not on every busy pass
             self._recovered_at = now
             await svc.inbox.recover()
+        return attempted
 
     async def _run(self) -> None:
         interval = self.services.settings.worker_interval
         while not self._stopping.is_set():
+            busy = False
             try:
-                await self.tick()
+                # A pass that delivered something looks again at once: items recorded meanwhile (by
+                # another replica, whose kick does not reach this process) may have waited behind
+                # the run this pass held.
+                busy = await self.tick() > 0
                 self.passes += 1
             except Unavailable:
                 log.warning("worker: database unavailable; retrying")
             except Exception:
                 log.exception("worker tick failed")
             wakeup = self.services.outbox.wakeup
+            if busy:
+                wakeup.set()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), timeout=interval)
             wakeup.clear()
