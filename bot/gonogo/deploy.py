@@ -286,26 +286,44 @@ async def _finish_deploy(
                 author=decision.deployed_by,
                 text=f"Deploy of {title(decision)} {outcome}: {result.summary[:300]}",
             )
-        view = await view_of(session, svc, decision)
-        await announce(
+        await _deployed(
             session,
             svc,
             decision,
-            view.assessment,
-            "gonogo/deployed",
-            kind="deployed",
             figures=figures,
             card_link=card_link,
-        )
-        await card_step(session, decision)
-        audit(
-            session,
             actor=decision.deployed_by or SYSTEM,
-            what="deploy",
             text=f"{title(decision)}: deploy {'succeeded' if result.ok else 'failed'}",
             detail=result.summary,
         )
     svc.outbox.kick()
+
+
+async def _deployed(
+    session: AsyncSession,
+    svc: Services,
+    decision: GoNoGoDecision,
+    *,
+    figures: list[CanaryFigure],
+    card_link: str | None,
+    actor: str,
+    text: str,
+    detail: str,
+) -> None:
+    """Announce how the deploy ended, refresh the decision's card, and audit it."""
+    view = await view_of(session, svc, decision)
+    await announce(
+        session,
+        svc,
+        decision,
+        view.assessment,
+        "gonogo/deployed",
+        kind="deployed",
+        figures=figures,
+        card_link=card_link,
+    )
+    await card_step(session, decision)
+    audit(session, actor=actor, what="deploy", text=text, detail=detail)
 
 
 async def _interrupt(session: AsyncSession, svc: Services, decision: GoNoGoDecision, why: str) -> None:
@@ -315,19 +333,16 @@ async def _interrupt(session: AsyncSession, svc: Services, decision: GoNoGoDecis
     decision.deploy_finished_at, decision.lease_owner, decision.lease_until = now, None, None
     await mark_changed(session, decision)
     await ledger.finish(session, key=_ledger_key(decision), status="unknown", at=now, summary=why)
-    view = await view_of(session, svc, decision)
-    await announce(
+    await _deployed(
         session,
         svc,
         decision,
-        view.assessment,
-        "gonogo/deployed",
-        kind="deployed",
         figures=[],
         card_link=None,
+        actor=SYSTEM,
+        text=f"{title(decision)}: deploy interrupted",
+        detail=why,
     )
-    await card_step(session, decision)
-    audit(session, actor=SYSTEM, what="deploy", text=f"{title(decision)}: deploy interrupted", detail=why)
 
 
 async def _watch(svc: Services, job: ScheduledJob) -> None:

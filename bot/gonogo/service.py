@@ -597,12 +597,7 @@ async def request_exception(svc: Services, cmd: RequestException, *, user: str) 
             due_at=row.expires_at,
             payload={"exception_id": row.id},
         )
-        await chat_ops.post(
-            session,
-            key=f"gonogo:exception:{row.id}:recorded",
-            channel=svc.config.slack.release_channel,
-            message=svc.renderer.message("gonogo/exception", exception=found, expired=False),
-        )
+        await _post_exception(session, svc, row.id, found, expired=False)
         audit(
             session,
             actor=user,
@@ -613,6 +608,18 @@ async def request_exception(svc: Services, cmd: RequestException, *, user: str) 
         await _refresh_service(session, svc, service.name, actor=user)
     svc.outbox.kick()
     return found
+
+
+async def _post_exception(
+    session: AsyncSession, svc: Services, row_id: int | None, found: ExceptionView, *, expired: bool
+) -> None:
+    """Tell the release channel that an exception was recorded (or expired), once."""
+    await chat_ops.post(
+        session,
+        key=f"gonogo:exception:{row_id}:{'expired' if expired else 'recorded'}",
+        channel=svc.config.slack.release_channel,
+        message=svc.renderer.message("gonogo/exception", exception=found, expired=expired),
+    )
 
 
 async def _refresh_service(session: AsyncSession, svc: Services, service: str, *, actor: str) -> None:
@@ -632,12 +639,7 @@ async def _exception_expired(svc: Services, job: ScheduledJob) -> None:
         if row is None:
             return
         found = ExceptionView.model_validate(row)
-        await chat_ops.post(
-            session,
-            key=f"gonogo:exception:{row.id}:expired",
-            channel=svc.config.slack.release_channel,
-            message=svc.renderer.message("gonogo/exception", exception=found, expired=True),
-        )
+        await _post_exception(session, svc, row.id, found, expired=True)
         audit(
             session, actor=SYSTEM, what="exception_expired", text=f"{found.ref}: {row.gate} on {row.service}"
         )
