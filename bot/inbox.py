@@ -205,14 +205,10 @@ class Inbox:
             except Exception:
                 status = "failed"
                 log.exception("event %s (%s) failed", event_id, event_key(event))
-            if event_id:
-                await self._mark_event(event_id, status)
+            if event_id:  # events finishing together share one transaction
+                await self._marks.submit((event_id, status))
         finally:
             self._events_here.discard(event_id)
-
-    async def _mark_event(self, event_id: str, status: str) -> None:
-        """Record an event's outcome (events finishing together share one transaction)."""
-        await self._marks.submit((event_id, status))
 
     async def recover(self) -> int:
         """Process events a crashed process recorded but never finished, and resumable commands it

@@ -202,23 +202,18 @@ class Outbox:
             async with self.db.session() as session:
                 ids = [item.id for run in runs for item in run if item.id is not None]
                 got = await claim_leases(session, OutboxItem, ids, owner=self.owner, now=now, lease=lease)
-                stray: list[int] = []  # claimed after a gap in their run: they must wait too
-                for run in runs:
-                    taken: list[OutboxItem] = []
-                    for item in run:
-                        if item.id not in got:
-                            # another replica has it: the rest of the run waits
-                            stray += [i.id for i in run[len(taken) :] if i.id in got]
-                            break
-                        taken.append(item)
-                    if taken:
-                        claimed.append(taken)
-                if stray:
-                    await session.execute(
-                        sa.update(OutboxItem)
-                        .where(col(OutboxItem.id).in_(stray))
-                        .values(lease_owner=None, lease_until=None)
-                    )
+            stray: list[OutboxItem] = []  # claimed after a gap in their run: they must wait too
+            for run in runs:
+                taken: list[OutboxItem] = []
+                for item in run:
+                    if item.id not in got:
+                        # another replica has it: the rest of the run waits
+                        stray += [i for i in run[len(taken) :] if i.id in got]
+                        break
+                    taken.append(item)
+                if taken:
+                    claimed.append(taken)
+            await self._release(stray)
         attempted = await asyncio.gather(*(self._deliver_run(run) for run in claimed))
         await self._update_gauges()
         return sum(attempted)

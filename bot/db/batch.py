@@ -58,13 +58,12 @@ class GroupCommit(Generic[T, R]):
             if len(batch) > 1 and not isinstance(exc, Unavailable):
                 await self._one_by_one(batch)  # one bad write must not fail the others with it
                 return
-            self._fail(batch, exc)
+            for _, future in self._taken(batch):
+                if not future.done():
+                    future.set_exception(exc)
             return
         except BaseException:  # cancelled (shutting down): so are the writes waiting on this flush
-            if self._flush is asyncio.current_task():
-                self._flush = None
-                batch, self._pending = self._pending, []
-            for _, future in batch:
+            for _, future in self._taken(batch):
                 future.cancel()
             raise
         self.flushes += 1
@@ -72,13 +71,13 @@ class GroupCommit(Generic[T, R]):
             if not future.done():
                 future.set_result(result)
 
-    def _fail(self, batch: list[tuple[T, asyncio.Future[R]]], exc: Exception) -> None:
+    def _taken(self, batch: list[tuple[T, asyncio.Future[R]]]) -> list[tuple[T, asyncio.Future[R]]]:
+        """The writes a failed flush answers for: its batch, or, when it failed before taking one
+        (the database was unreachable), the writes queued for it."""
         if self._flush is asyncio.current_task():
-            self._flush = None  # failed before taking its batch: the queued writes fail with it
+            self._flush = None
             batch, self._pending = self._pending, []
-        for _, future in batch:
-            if not future.done():
-                future.set_exception(exc)
+        return batch
 
     async def _one_by_one(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         for item, future in batch:

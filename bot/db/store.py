@@ -66,15 +66,8 @@ async def claim_lease(
 
     A row whose lease expired (its holder died) can be taken over.
     """
-    table = model.__table__  # type: ignore[attr-defined]
-    stmt = (
-        sa.update(table)
-        .where(table.c.id == row_id, table.c.status == status)
-        .where(sa.or_(table.c.lease_until.is_(None), table.c.lease_until < now))
-        .values(lease_owner=owner, lease_until=now + lease)
-    )
-    result = await session.execute(stmt)
-    return bool(getattr(result, "rowcount", 0))
+    taken = await claim_leases(session, model, [row_id], owner=owner, now=now, lease=lease, status=status)
+    return row_id in taken
 
 
 async def claim_leases(
