@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncApp
 from starlette.routing import Route
@@ -33,6 +33,9 @@ from bot.ports import Chat, DeployTool, HealthProbe, Metrics, OnCallDirectory, P
 from bot.render import Renderer
 from bot.settings import Settings
 from bot.telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from bot.db.wakeups import Wakeups
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +172,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self.passes = 0  # completed passes (tests wait on it)
         self._recovered_at = float("-inf")
+        self.wakeups: Wakeups | None = None
 
     async def tick(self) -> int:
         """One pass; returns how many outbox items it attempted."""
@@ -187,8 +191,8 @@ class Worker:
             busy = False
             try:
                 # A pass that delivered something looks again at once: items recorded meanwhile (by
-                # another replica, whose kick does not reach this process) may have waited behind
-                # the run this pass held.
+                # another replica, whose notification came while this pass ran) may have waited
+                # behind the run this pass held.
                 busy = await self.tick() > 0
                 self.passes += 1
             except Unavailable:
@@ -203,10 +207,20 @@ class Worker:
             wakeup.clear()
 
     def start(self) -> None:
+        outbox, db = self.services.outbox, self.services.db
+        if not db.is_sqlite:  # replicas: kicks reach the other replicas' workers (LISTEN/NOTIFY)
+            from bot.db.wakeups import Wakeups  # asyncpg: not imported by a SQLite deployment
+
+            self.wakeups = Wakeups(db.url, owner=outbox.owner, on_wake=outbox.wakeup.set)
+            outbox.broadcast = self.wakeups.notify
+            self.wakeups.start()
         self._task = asyncio.create_task(self._run(), name="cmdcenter-worker")
 
     async def stop(self) -> None:
         self._stopping.set()
-        self.services.outbox.kick()
+        self.services.outbox.wakeup.set()
         if self._task is not None:
             await asyncio.wait({self._task}, timeout=10)
+        if self.wakeups is not None:
+            self.services.outbox.broadcast = None
+            await self.wakeups.stop()

@@ -119,6 +119,8 @@ class Outbox:
         self._batch_handlers: dict[str, tuple[BatchHandler, int]] = {}
         self._on_failure: dict[str, FailureNotifier] = {}
         self.wakeup = asyncio.Event()
+        # Also wakes the other replicas' workers (``bot.db.wakeups``; set by the worker on PostgreSQL).
+        self.broadcast: Callable[[], None] | None = None
         self.default_failure_notifier: FailureNotifier | None = None
         self._gauges_at: datetime | None = None
 
@@ -149,8 +151,11 @@ class Outbox:
             self._on_failure[op] = notifier
 
     def kick(self) -> None:
-        """Ask the worker to deliver now rather than at its next tick."""
+        """Ask the worker (and, on PostgreSQL, the other replicas' workers) to deliver now rather
+        than at their next pass."""
         self.wakeup.set()
+        if self.broadcast is not None:
+            self.broadcast()
 
     async def _eligible(self, limit: int) -> list[list[OutboxItem]]:
         """Runs of items to deliver: an item without an ordering key is a run of its own; items of one

@@ -25,6 +25,7 @@ async def test_a_busy_pass_is_followed_at_once_and_an_idle_one_waits() -> None:
     outbox = SimpleNamespace(deliver_due=deliver_due, wakeup=asyncio.Event())
     outbox.kick = outbox.wakeup.set
     services: Any = SimpleNamespace(
+        db=SimpleNamespace(is_sqlite=True),  # no cross-replica wake-ups
         outbox=outbox,
         jobs=SimpleNamespace(run_due=nothing),
         inbox=SimpleNamespace(recover=nothing),
