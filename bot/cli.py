@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bot.config import Config, load_config
 from bot.demo import add_demo_parser
-from bot.errors import ConfigError
+from bot.errors import ConfigError, MigrationError
 from bot.settings import Settings, load_settings
 
 log = logging.getLogger("cmdcenter")
@@ -31,18 +31,20 @@ def _load(*, require_config: bool = False) -> tuple[Settings, Config]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from bot.app import build_app, build_services
-    from bot.db.migrate import upgrade_if_behind
-    from bot.web import build_web
+    from bot.db.migrate import start_upgrade_if_behind
 
     settings, config = _load()
     settings.require("slack_bot_token", "slack_signing_secret")
     _setup_logging(settings.log_level)
-    upgrade_if_behind(settings.database_url)
+    migrations = start_upgrade_if_behind(settings.database_url)  # runs while the rest is imported
+    import uvicorn
+
+    from bot.app import build_app, build_services
+    from bot.web import build_web
+
     services = build_services(settings, config)
     web = build_web(build_app(services), services)
+    migrations.wait()
     log.info("cmdcenter listening on http://%s:%d/slack/events", args.host, args.port)
     uvicorn.run(web, host=args.host, port=args.port, log_level=settings.log_level.lower(), access_log=False)
     return 0
@@ -165,6 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         return 2
+    except MigrationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return code

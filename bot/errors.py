@@ -11,6 +11,7 @@ Slack user only as an error id (the id and the traceback go to the log).
     │   ├── Conflict                    the state forbids it (resolved incident, rollback running...)
     │   └── GateRefusal                 NO-GO / freeze refusals raised as errors
     ├── ConfigError                     the YAML config or the settings are invalid (start-up only)
+    ├── MigrationError                  the database could not be migrated (start-up only)
     ├── Unavailable                     our own database is unreachable: "temporarily unavailable"
     └── AdapterError                    an external system failed; raised ``from`` the vendor error
         ├── ChatError                   Slack Web API
@@ -68,6 +69,10 @@ class ConfigError(CmdcenterError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+
+
+class MigrationError(CmdcenterError):
+    """Pending database migrations failed at start-up (alembic's own output says why)."""
 
 
 class Unavailable(CmdcenterError):

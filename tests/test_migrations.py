@@ -4,12 +4,17 @@ Runs on SQLite, and on PostgreSQL when CMDCENTER_TEST_DB=postgres."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
 
 from bot.db.migrate import HEAD, alembic_config, current_revision, downgrade, upgrade, upgrade_if_behind
+from bot.errors import MigrationError
 from tests.harness import drop_test_databases, test_database_url
 
 
@@ -37,6 +42,33 @@ def test_start_up_upgrades_only_a_database_behind(tmp_path: Path) -> None:
         assert asyncio.run(current_revision(url)) == HEAD
     finally:
         drop_test_databases()
+
+
+def test_a_failed_start_up_migration_stops_serve_with_a_clear_error(tmp_path: Path) -> None:
+    """The migrations run in a child process (the server never imports alembic); its failure is
+    reported by ``cmdcenter serve`` in one line and exit status 1, not a traceback of the parent."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'odd.db'}"
+    upgrade(url)
+    with sqlite3.connect(tmp_path / "odd.db") as conn:  # a revision this code base does not know
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(MigrationError, match="database migrations failed"):
+        upgrade_if_behind(url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CMDCENTER_")} | {
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": "secret",
+        "DATABASE_URL": url,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "serve", "--port", "9"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "error: database migrations failed" in done.stderr
+    assert "9999" in done.stderr  # alembic's own message, from the child
 
 
 @pytest.mark.parametrize("start", _revisions())
