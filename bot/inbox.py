@@ -62,6 +62,14 @@ async def _insert_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> lis
     return results
 
 
+# Built once (its cache key is memoized on it): the keys are an expanding IN parameter.
+_MARK = (
+    sa.update(ProcessedEvent)
+    .where(col(ProcessedEvent.event_id).in_(sa.bindparam("keys", expanding=True)))
+    .values(status=sa.bindparam("new_status"), processed_at=sa.bindparam("at"))
+)
+
+
 class Inbox:
     def __init__(
         self, db: Database, *, stale_after: float = 30.0, max_pending: int = 200, max_handling: int = 16
@@ -176,11 +184,7 @@ class Inbox:
                 self._finished(key)
         now = datetime.now(UTC)
         for status, keys in by_status.items():
-            await session.execute(
-                sa.update(ProcessedEvent)
-                .where(col(ProcessedEvent.event_id).in_(keys))
-                .values(status=status, processed_at=now)
-            )
+            await session.execute(_MARK, {"keys": keys, "new_status": status, "at": now})
         return [None] * len(marks)
 
     async def process(self, body: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ from bot.app import Services
 from bot.context import Invocation, Reply
 from bot.db.batch import GroupCommit
 from bot.db.models import AuditLog
+from bot.db.store import insert_rows
 from bot.errors import Unavailable, UsageError, UserError
 from bot.inbox import command_key
 from bot.web import new_error_id
@@ -32,10 +33,10 @@ class CommandRunner:
         self._audits = GroupCommit(services.db, self._write_audits)
 
     async def _write_audits(
-        self, session: AsyncSession, rows: list[tuple[AuditLog, str | None, str]]
+        self, session: AsyncSession, rows: list[tuple[dict[str, Any], str | None, str]]
     ) -> list[None]:
         await self.svc.inbox.mark_rows(session, [(key, status) for _, key, status in rows if key])
-        session.add_all([row for row, _, _ in rows])
+        await insert_rows(session, AuditLog, [row for row, _, _ in rows])
         return [None] * len(rows)
 
     async def run(
@@ -91,16 +92,16 @@ class CommandRunner:
         """The audit row, and the inbox row's final status, in one transaction (shared with the
         other commands finishing at the same time)."""
         key, status = inbox
-        row = AuditLog(
-            at=datetime.now(UTC),
-            user_id=inv.user_id,
-            channel_id=inv.channel_id,
-            command=inv.command,
-            text=inv.text[:2000],
-            outcome=outcome,
-            error_id=error_id,
-            detail=detail[:1000],
-        )
+        row = {
+            "at": datetime.now(UTC),
+            "user_id": inv.user_id,
+            "channel_id": inv.channel_id,
+            "command": inv.command,
+            "text": inv.text[:2000],
+            "outcome": outcome,
+            "error_id": error_id,
+            "detail": detail[:1000],
+        }
         try:
             await self._audits.submit((row, key if status else None, status or ""))
         except Unavailable:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,20 +11,34 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
+_STATEMENTS: dict[tuple[str, str, tuple[str, ...], str | None], Any] = {}
 
-def _insert_ignore(session: AsyncSession, model: type[SQLModel], conflict: list[str]) -> Any:
-    """``INSERT INTO <model's table> ... ON CONFLICT (conflict) DO NOTHING``, values still to give."""
+
+def _insert_ignore(
+    session: AsyncSession, model: type[SQLModel], conflict: list[str], returning: str | None = None
+) -> Any:
+    """``INSERT INTO <model's table> ... ON CONFLICT (conflict) DO NOTHING [RETURNING returning]``,
+    the values given at execution. One statement object per shape, built once: SQLAlchemy memoizes
+    a statement's cache key on the object, so the hot paths (captures, outbox items, inbox rows)
+    neither rebuild the statement nor recompute its key on every insert."""
     table = model.__table__  # type: ignore[attr-defined]
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(table).on_conflict_do_nothing(index_elements=conflict)
+    key = (dialect, table.name, tuple(conflict), returning)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = insert(table).on_conflict_do_nothing(index_elements=conflict)
+        if returning is not None:
+            stmt = stmt.returning(table.c[returning])
+        _STATEMENTS[key] = stmt
+    return stmt
 
 
 async def insert_ignore(
     session: AsyncSession, model: type[SQLModel], values: dict[str, Any], *, conflict: list[str]
 ) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING; True when a row was inserted."""
-    result = await session.execute(_insert_ignore(session, model, conflict).values(values))
+    result = await session.execute(_insert_ignore(session, model, conflict), values)
     return bool(getattr(result, "rowcount", 0))
 
 
@@ -37,8 +52,7 @@ async def insert_ignore_returning(
 ) -> set[Any]:
     """INSERT ... ON CONFLICT DO NOTHING of several rows: the ``returning`` column of those inserted.
     Executed as one executemany ("insertmanyvalues"): one cached statement whatever the row count."""
-    table = model.__table__  # type: ignore[attr-defined]
-    stmt = _insert_ignore(session, model, conflict).returning(table.c[returning])
+    stmt = _insert_ignore(session, model, conflict, returning)
     return set((await session.execute(stmt, rows)).scalars())
 
 
@@ -46,10 +60,21 @@ async def insert_ignore_id(
     session: AsyncSession, model: type[SQLModel], values: dict[str, Any], *, conflict: list[str]
 ) -> int | None:
     """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the new row's id, None when it existed."""
-    table = model.__table__  # type: ignore[attr-defined]
-    stmt = _insert_ignore(session, model, conflict).values(values).returning(table.c.id)
-    new_id = (await session.execute(stmt)).scalar_one_or_none()
+    stmt = _insert_ignore(session, model, conflict, "id")
+    new_id = (await session.execute(stmt, values)).scalar_one_or_none()
     return None if new_id is None else int(new_id)
+
+
+@functools.cache
+def _plain_insert(table: sa.Table) -> sa.Insert:
+    return sa.insert(table)
+
+
+async def insert_rows(session: AsyncSession, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
+    """Plain INSERT of several rows as one executemany: no ORM objects to build and flush, for the
+    write-only tables (audit rows)."""
+    if rows:
+        await session.execute(_plain_insert(model.__table__), rows)  # type: ignore[attr-defined]
 
 
 async def claim_lease(
