@@ -6,7 +6,16 @@ import re
 from decimal import Decimal
 
 from bot.sandbox._slack_context import Handler, MethodContext
-from bot.sandbox._slack_models import BASE_TIME, BOT_ID, BOT_USER_ID, Channel, Ephemeral, JsonDict, Message
+from bot.sandbox._slack_models import (
+    BASE_TIME,
+    BOT_ID,
+    BOT_USER_ID,
+    Channel,
+    Ephemeral,
+    JsonDict,
+    Message,
+    ts_index,
+)
 
 CHANNEL_NAME_RE = re.compile(r"^[a-z0-9_-]+$")
 MAX_CHANNEL_NAME = 80
@@ -224,12 +233,14 @@ def conversations_history(ctx: MethodContext) -> JsonDict:
         ctx.fail("not_in_channel")
     oldest, latest = ctx.text("oldest", "0"), ctx.optional_text("latest")
     inclusive = ctx.flag("inclusive")
+    messages = ctx.ws.channel_messages[channel.id]
+    try:  # the messages are in ts order: bisect for the range instead of testing each one
+        start = ts_index(messages, oldest or "0", after=not inclusive)
+        end = ts_index(messages, latest, after=inclusive) if latest else len(messages)
+    except ArithmeticError:
+        ctx.fail("invalid_ts_latest" if latest and not _is_ts(latest) else "invalid_ts_oldest")
     visible = [
-        m
-        for m in reversed(ctx.ws.channel_messages[channel.id])
-        if not m.deleted
-        and (not m.is_reply or m.reply_broadcast)
-        and _in_range(m.ts, oldest, latest, inclusive)
+        m for m in reversed(messages[start:end]) if not m.deleted and (not m.is_reply or m.reply_broadcast)
     ]
     page, cursor = ctx.paginate(visible, max_limit=999)
     return {
@@ -240,12 +251,11 @@ def conversations_history(ctx: MethodContext) -> JsonDict:
     }
 
 
-def _in_range(ts: str, oldest: str, latest: str | None, inclusive: bool) -> bool:
-    value, low = Decimal(ts), Decimal(oldest or 0)
-    high = Decimal(latest) if latest else Decimal("Infinity")
-    if inclusive:
-        return low <= value <= high
-    return low < value < high
+def _is_ts(value: str) -> bool:
+    try:
+        return Decimal(value).is_finite()
+    except ArithmeticError:
+        return False
 
 
 def conversations_replies(ctx: MethodContext) -> JsonDict:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import bisect
 import mimetypes
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +21,15 @@ BOT_ID = "BBOT"
 BOT_NAME = "cmdcenter"
 BASE_TIME = 1_700_000_000
 """Every timestamp of the emulator is this epoch plus a counter, so runs are deterministic."""
+
+
+def ts_index(messages: list[Message], ts: str, *, after: bool = False) -> int:
+    """Where ``ts`` falls in ``messages`` (in ts order): the index of the first message at ``ts`` or
+    later, or with ``after``, of the first one later than ``ts``. Raises ArithmeticError (decimal's
+    InvalidOperation) when ``ts`` is not a number."""
+    value = Decimal(ts)
+    find = bisect.bisect_right if after else bisect.bisect_left
+    return find(messages, value, key=lambda m: Decimal(m.ts))
 
 
 def ts_from_counter(counter: int) -> str:

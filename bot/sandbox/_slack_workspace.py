@@ -28,6 +28,7 @@ from bot.sandbox._slack_models import (
     Usergroup,
     View,
     ts_from_counter,
+    ts_index,
     ts_seconds,
 )
 
@@ -62,7 +63,10 @@ class SlackWorkspace:
         self.users: dict[str, User] = {}
         self.usergroups: dict[str, Usergroup] = {}
         self.channels: dict[str, Channel] = {}
+        # Each channel's messages in ts order (they are only ever appended, with increasing ts), and
+        # each thread's replies: lookups stay cheap when a benchmark fills a channel with thousands.
         self.channel_messages: dict[str, list[Message]] = {}
+        self._replies: dict[tuple[str, str], list[Message]] = {}
         """Every message of each channel (thread replies and deleted ones included), in ts order."""
         self.ephemerals: list[Ephemeral] = []
         self.views: dict[str, View] = {}
@@ -213,7 +217,12 @@ class SlackWorkspace:
 
     def find_message(self, channel_id: str, ts: str) -> Message | None:
         with self.lock:
-            return next((m for m in self.channel_messages.get(channel_id, []) if m.ts == ts), None)
+            messages = self.channel_messages.get(channel_id, [])
+            try:
+                i = ts_index(messages, ts)
+            except ArithmeticError:  # not a timestamp
+                return None
+            return messages[i] if i < len(messages) and messages[i].ts == ts else None
 
     def view(self, view_id: str) -> View:
         with self.lock:
@@ -249,11 +258,7 @@ class SlackWorkspace:
 
     def replies(self, channel_id: str, thread_ts: str) -> list[Message]:
         with self.lock:
-            return [
-                m
-                for m in self.channel_messages.get(channel_id, [])
-                if m.is_reply and m.thread_ts == thread_ts and not m.deleted
-            ]
+            return [m for m in self._replies.get((channel_id, thread_ts), []) if not m.deleted]
 
     def find_messages(self, text: str) -> list[Message]:
         """Messages anywhere whose text, blocks or attachments contain ``text``."""
@@ -394,6 +399,8 @@ class SlackWorkspace:
                 files=list(files or []),
             )
             self.channel_messages.setdefault(channel_id, []).append(message)
+            if message.is_reply and thread_ts is not None:
+                self._replies.setdefault((channel_id, thread_ts), []).append(message)
             return message
 
     # --- user activity -> Events API payloads -------------------------------------------------

@@ -113,6 +113,35 @@ async def test_post_by_name_then_thread_reply_and_broadcast(
     assert last is not None and last.text == "resolved"
 
 
+async def test_history_ranges_and_bad_timestamps(client: AsyncWebClient, workspace: SlackWorkspace) -> None:
+    """oldest/latest bound the history (exclusive unless ``inclusive``); the emulator finds them by
+    bisection, so this pins the edges."""
+    ts = [(await client.chat_postMessage(channel="general", text=f"m{i}"))["ts"] for i in range(5)]
+
+    async def texts(**kwargs: Any) -> list[str]:
+        history = await client.conversations_history(channel="C0001", **kwargs)
+        return [m["text"] for m in history["messages"]]
+
+    assert await texts() == ["m4", "m3", "m2", "m1", "m0"]
+    assert await texts(oldest=ts[1], latest=ts[3]) == ["m2"]
+    assert await texts(oldest=ts[1], latest=ts[3], inclusive=True) == ["m3", "m2", "m1"]
+    assert await texts(latest=ts[2], inclusive=True, limit=1) == ["m2"]
+    assert await texts(oldest=ts[4]) == []
+    assert await texts(latest="1", inclusive=True) == []
+    # Not a number: the spec check refuses it; a number that is not a timestamp: Slack's own error.
+    for bad, error in (
+        ({"latest": "yesterday"}, "invalid_arguments"),
+        ({"oldest": "NaN"}, "invalid_ts_oldest"),
+    ):
+        with pytest.raises(SlackApiError) as failed:
+            await client.conversations_history(channel="C0001", **bad)
+        assert failed.value.response["error"] == error
+    assert workspace.find_message("C0001", ts[2]) is not None
+    assert workspace.find_message("C0001", "not-a-ts") is None
+    assert workspace.find_message("C0001", "1.5") is None
+    workspace.violations.clear()  # the bad timestamps broke the spec on purpose
+
+
 async def test_update_delete_and_permalink(
     client: AsyncWebClient, workspace: SlackWorkspace, slack: RunningServer
 ) -> None:
