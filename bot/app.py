@@ -28,6 +28,7 @@ from bot.inbox import Inbox
 from bot.incidents.hooks import IncidentHooks
 from bot.jobs import Jobs
 from bot.locks import KeyedLocks
+from bot.message_reads import MessageReads
 from bot.outbox import Outbox, RetryPolicy
 from bot.ports import Chat, DeployTool, HealthProbe, Metrics, OnCallDirectory, Pager, StatusPage
 from bot.render import Renderer
@@ -62,6 +63,7 @@ class Services:
     metrics: Metrics | None = None
     hooks: IncidentHooks = field(default_factory=IncidentHooks)
     access: Access = field(init=False)
+    message_reads: MessageReads = field(init=False)  # reads of Slack messages, coalesced per channel
     routes: list[Route] = field(default_factory=list)  # extra HTTP routes (webhooks, JSON API)
     extras: dict[str, Any] = field(default_factory=dict)
     background: set[asyncio.Task[None]] = field(default_factory=set)  # see ``spawn``
@@ -69,6 +71,7 @@ class Services:
 
     def __post_init__(self) -> None:
         self.access = Access(self.config, self.chat)
+        self.message_reads = MessageReads(self.chat)
 
     def spawn(self, coro: Coroutine[Any, Any, None], *, what: str) -> None:
         """Run ``coro`` beside the worker loop (a deploy, a rollback), kept referenced until it ends;

@@ -7,7 +7,7 @@ vendor's own exception. Every method is keyword-only and returns pydantic models
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
@@ -95,6 +95,11 @@ class Chat(Protocol):
 
     async def get_message(self, *, channel: str, ts: str) -> JSON | None:
         """The message at (channel, ts), a thread reply included; None if it does not exist."""
+        ...
+
+    async def get_messages(self, *, channel: str, timestamps: Sequence[str]) -> dict[str, JSON]:
+        """Several messages of one channel, by ts, read together where the API allows; those that
+        do not exist are left out."""
         ...
 
     async def user(self, *, user_id: str) -> ChatUser: ...

@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -54,6 +55,10 @@ _PERMANENT = {
     "invalid_trigger_id",
 }
 
+
+# get_messages: Slack recommends pages of at most 200 messages.
+HISTORY_PAGE = 200
+HISTORY_PAGES = 2
 
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 _TS = re.compile(r"^\d+\.\d+$")
@@ -256,6 +261,36 @@ class SlackChat:
             if message.get("ts") == ts:
                 return dict(message)
         return None
+
+    async def get_messages(self, *, channel: str, timestamps: Sequence[str]) -> dict[str, JSON]:
+        """One ``conversations.history`` over the range the timestamps span (at most
+        ``HISTORY_PAGES`` pages of ``HISTORY_PAGE`` messages); what it does not hold (thread replies,
+        messages beyond those pages) is read one by one with ``get_message``."""
+        wanted = set(timestamps)
+        found: dict[str, JSON] = {}
+        if len(wanted) > 1 and all(_TS.match(ts) for ts in wanted):
+            cursor = ""
+            for _ in range(HISTORY_PAGES):
+                data = await self._call(
+                    "conversations.history",
+                    channel=channel,
+                    oldest=min(wanted, key=Decimal),
+                    latest=max(wanted, key=Decimal),
+                    inclusive=True,
+                    limit=HISTORY_PAGE,
+                    **({"cursor": cursor} if cursor else {}),
+                )
+                for message in data.get("messages", []):
+                    if message.get("ts") in wanted:
+                        found[message["ts"]] = dict(message)
+                cursor = (data.get("response_metadata") or {}).get("next_cursor") or ""
+                if not cursor or len(found) == len(wanted):
+                    break
+        for ts in sorted(wanted - found.keys()):
+            message = await self.get_message(channel=channel, ts=ts)
+            if message is not None:
+                found[ts] = message
+        return found
 
     async def user(self, *, user_id: str) -> ChatUser:
         data = await self._call("users.info", user=user_id)

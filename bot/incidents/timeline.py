@@ -92,7 +92,7 @@ async def _capture(
     if incident is None or incident.id is None:
         return None
     if message is None:
-        message = await svc.chat.get_message(channel=channel, ts=ts)
+        message = await svc.message_reads.get(channel=channel, ts=ts)
     if message is None:
         return None
     if (
@@ -190,7 +190,7 @@ async def _uncapture(svc: Services, *, channel: str, ts: str, reason: str) -> bo
         if entry is None or entry.deleted:
             return False
     if reason == "reaction removed":
-        message = await svc.chat.get_message(channel=channel, ts=ts)
+        message = await svc.message_reads.get(channel=channel, ts=ts)
         remaining = {r.get("name") for r in (message or {}).get("reactions", []) if r.get("count", 0) > 0}
         if remaining & set(svc.config.slack.timeline_emojis):
             return False

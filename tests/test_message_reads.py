@@ -1,0 +1,107 @@
+"""Reads of Slack messages coalesced per channel (``bot.message_reads``), and ``SlackChat.get_messages``
+against the Slack emulator."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from bot.adapters.slack import SlackChat, build_web_client
+from bot.errors import ChatError
+from bot.message_reads import MessageReads
+from bot.ports import JSON
+from bot.sandbox.slack_emulator import SlackEmulator
+from tests.harness import BOT_TOKEN
+
+
+class SlowChat:
+    """Answers ``get_messages`` after ``delay``, recording each call's timestamps."""
+
+    def __init__(self, delay: float = 0.05, fail: bool = False) -> None:
+        self.delay, self.fail = delay, fail
+        self.calls: list[tuple[str, list[str]]] = []
+
+    async def get_messages(self, *, channel: str, timestamps: Sequence[str]) -> dict[str, JSON]:
+        self.calls.append((channel, list(timestamps)))
+        await asyncio.sleep(self.delay)
+        if self.fail:
+            raise ChatError("conversations.history: ratelimited", retryable=True)
+        return {ts: {"ts": ts, "text": f"{channel}/{ts}"} for ts in timestamps if not ts.startswith("9")}
+
+
+async def test_a_lone_read_goes_at_once_and_reads_made_meanwhile_share_the_next_call() -> None:
+    chat = SlowChat()
+    reads = MessageReads(chat)  # type: ignore[arg-type]
+    first = asyncio.create_task(reads.get(channel="C1", ts="1.000001"))
+    await asyncio.sleep(0.01)  # the first read is in flight
+    rest = [asyncio.create_task(reads.get(channel="C1", ts=f"1.00000{i}")) for i in (2, 3, 4, 2)]
+    other = asyncio.create_task(reads.get(channel="C2", ts="1.000009"))
+    answers = await asyncio.gather(first, *rest, other)
+    assert [a and a["text"] for a in answers] == [
+        "C1/1.000001",
+        "C1/1.000002",
+        "C1/1.000003",
+        "C1/1.000004",
+        "C1/1.000002",  # the same message asked twice: one read, both answered
+        "C2/1.000009",
+    ]
+    assert sorted(chat.calls) == [
+        ("C1", ["1.000001"]),
+        ("C1", ["1.000002", "1.000003", "1.000004"]),
+        ("C2", ["1.000009"]),
+    ]
+    assert reads.calls == 3
+    assert await reads.get(channel="C1", ts="9.000001") is None  # not found
+    assert not reads._readers  # nothing left running
+
+
+async def test_a_failed_read_fails_every_read_in_its_batch_and_the_next_batch_still_runs() -> None:
+    chat = SlowChat(fail=True)
+    reads = MessageReads(chat)  # type: ignore[arg-type]
+    first = asyncio.create_task(reads.get(channel="C1", ts="1.000001"))
+    await asyncio.sleep(0.01)
+    batch = [asyncio.create_task(reads.get(channel="C1", ts=f"1.00000{i}")) for i in (2, 3)]
+    results = await asyncio.gather(first, *batch, return_exceptions=True)
+    assert all(isinstance(r, ChatError) for r in results)
+    chat.fail = False
+    assert await reads.get(channel="C1", ts="1.000005") == {"ts": "1.000005", "text": "C1/1.000005"}
+
+
+async def test_cancelling_the_reader_cancels_the_reads_waiting_on_it() -> None:
+    chat = SlowChat(delay=10)
+    reads = MessageReads(chat)  # type: ignore[arg-type]
+    waiting = asyncio.create_task(reads.get(channel="C1", ts="1.000001"))
+    await asyncio.sleep(0.01)
+    later = asyncio.create_task(reads.get(channel="C1", ts="1.000002"))
+    await asyncio.sleep(0.01)
+    reads._readers["C1"].cancel()
+    for task in (waiting, later):
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert not reads._readers and not reads._pending
+
+
+async def test_slackchat_get_messages_reads_a_range_at_once_and_replies_one_by_one(
+    slack: SlackEmulator,
+) -> None:
+    ws = slack.workspace
+    channel = ws.add_channel("inc-reads", members=["U_ALICE"]).id
+    top = [ws.post_user_message("U_ALICE", channel, f"m{i}")[0].ts for i in range(30)]
+    reply, _ = ws.post_user_message("U_ALICE", channel, "a reply", thread_ts=top[3])
+    chat = SlackChat(build_web_client(token=BOT_TOKEN, base_url=slack.api_url))
+    before = len(ws.calls)
+    wanted = [top[2], top[5], top[20], reply.ts, "1600000000.000100"]
+    found = await chat.get_messages(channel=channel, timestamps=wanted)
+    assert {ts: m["text"] for ts, m in found.items()} == {
+        top[2]: "m2",
+        top[5]: "m5",
+        top[20]: "m20",
+        reply.ts: "a reply",
+    }
+    methods = [c.method for c in ws.calls[before:]]
+    # one history read for the range; the reply and the unknown ts one by one (history, then replies)
+    assert methods.count("conversations.history") == 3
+    assert methods.count("conversations.replies") == 2
+    assert not ws.violations
