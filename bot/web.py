@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote_plus
 
 import aiohttp
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
@@ -123,6 +124,9 @@ def new_error_id() -> str:
     return f"E-{uuid.uuid4().hex[:10].upper()}"
 
 
+_COMMAND_FIELD = re.compile(rb"(?:^|&)command=([^&]*)")
+
+
 def malformed(body: bytes, content_type: str) -> str | None:
     """Why a (signed) body is not a Slack payload Bolt can handle, or None when it looks right."""
     try:
@@ -137,6 +141,13 @@ def malformed(body: bytes, content_type: str) -> str | None:
                 if not isinstance(data.get("event_id", ""), str):
                     return "event_id must be a string"
             return None
+        if not body.startswith(b"payload=") and b"&payload=" not in body:
+            # A slash command (the hot path): only its command field is checked, without parsing
+            # the whole form a second time (Bolt parses it).
+            found = _COMMAND_FIELD.search(body)
+            if found and not unquote_plus(found.group(1).decode("utf-8")).startswith("/"):
+                return "command must start with /"
+            return None
         form = parse_qs(body.decode("utf-8"), keep_blank_values=True)
         if "payload" in form:
             payload = json.loads(form["payload"][0])
@@ -149,8 +160,6 @@ def malformed(body: bytes, content_type: str) -> str | None:
             if not isinstance(actions, list) or not all(isinstance(a, dict) for a in actions):
                 return "actions must be a list of objects"
             return None
-        if "command" in form and not form["command"][0].startswith("/"):
-            return "command must start with /"
         return None
     except (UnicodeDecodeError, ValueError):
         return "not valid JSON / form data"

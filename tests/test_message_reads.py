@@ -1,5 +1,4 @@
-"""Reads of Slack messages coalesced per channel (``bot.message_reads``), and ``SlackChat.get_messages``
-against the Slack emulator."""
+"""Reads of Slack messages coalesced per channel (``bot.message_reads``)."""
 
 from __future__ import annotations
 
@@ -8,12 +7,9 @@ from collections.abc import Sequence
 
 import pytest
 
-from bot.adapters.slack import SlackChat, build_web_client
 from bot.errors import ChatError
 from bot.message_reads import MessageReads
 from bot.ports import JSON
-from bot.sandbox.slack_emulator import SlackEmulator
-from tests.harness import BOT_TOKEN
 
 
 class SlowChat:
@@ -81,27 +77,3 @@ async def test_cancelling_the_reader_cancels_the_reads_waiting_on_it() -> None:
         with pytest.raises(asyncio.CancelledError):
             await task
     assert not reads._readers and not reads._pending
-
-
-async def test_slackchat_get_messages_reads_a_range_at_once_and_replies_one_by_one(
-    slack: SlackEmulator,
-) -> None:
-    ws = slack.workspace
-    channel = ws.add_channel("inc-reads", members=["U_ALICE"]).id
-    top = [ws.post_user_message("U_ALICE", channel, f"m{i}")[0].ts for i in range(30)]
-    reply, _ = ws.post_user_message("U_ALICE", channel, "a reply", thread_ts=top[3])
-    chat = SlackChat(build_web_client(token=BOT_TOKEN, base_url=slack.api_url))
-    before = len(ws.calls)
-    wanted = [top[2], top[5], top[20], reply.ts, "1600000000.000100"]
-    found = await chat.get_messages(channel=channel, timestamps=wanted)
-    assert {ts: m["text"] for ts, m in found.items()} == {
-        top[2]: "m2",
-        top[5]: "m5",
-        top[20]: "m20",
-        reply.ts: "a reply",
-    }
-    methods = [c.method for c in ws.calls[before:]]
-    # one history read for the range; the reply and the unknown ts one by one (history, then replies)
-    assert methods.count("conversations.history") == 3
-    assert methods.count("conversations.replies") == 2
-    assert not ws.violations

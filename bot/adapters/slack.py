@@ -22,7 +22,6 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.errors import ChatError, retryable_http_status
 from bot.ports import JSON, ChannelRef, ChatUser, PostedMessage
@@ -340,19 +339,36 @@ class SlackChat:
         return str(files[0].get("id", "")) if files else ""
 
     async def respond(self, *, response_url: str, payload: JSON) -> None:
-        # The Web API client's session when the app shares one (``bot.web``): no new pool per answer.
-        webhook = AsyncWebhookClient(response_url, timeout=10, session=self.client.session)
-        try:
-            result = await webhook.send_dict(payload)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ChatError("response_url: connection failed", retryable=True) from exc
-        if result.status_code >= 300:
+        """POST the answer to a command's ``response_url``, on the Web API client's shared session
+        when the app has one (``bot.web``). A failed connection is tried once more, as slack_sdk's
+        webhook client does; slack_sdk's client itself is not used here: built per answer, it cost
+        more CPU than the request."""
+        body = json.dumps(payload).encode()
+        async with contextlib.AsyncExitStack() as stack:
+            session = self.client.session
+            if session is None:
+                session = await stack.enter_async_context(aiohttp.ClientSession())
+            for attempt in (1, 2):
+                try:
+                    async with session.post(
+                        response_url, data=body, headers=_JSON_HEADERS, timeout=_RESPOND_TIMEOUT
+                    ) as response:
+                        status = response.status
+                        await response.read()
+                    break
+                except aiohttp.ClientConnectionError as exc:
+                    if attempt == 2:
+                        raise ChatError("response_url: connection failed", retryable=True) from exc
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    raise ChatError("response_url: connection failed", retryable=True) from exc
+        if status >= 300:
             raise ChatError(
-                f"response_url: HTTP {result.status_code}",
-                retryable=retryable_http_status(result.status_code),
-                status=result.status_code,
+                f"response_url: HTTP {status}", retryable=retryable_http_status(status), status=status
             )
 
+
+_JSON_HEADERS = {"Content-Type": "application/json;charset=utf-8"}
+_RESPOND_TIMEOUT = aiohttp.ClientTimeout(total=10)
 
 _JSON_METHODS = {"chat.postMessage", "chat.update", "chat.postEphemeral", "views.open", "views.update"}
 
