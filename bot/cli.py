@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 from collections.abc import Sequence
@@ -30,6 +31,15 @@ def _load(*, require_config: bool = False) -> tuple[Settings, Config]:
     return settings, config
 
 
+def _freeze_start_up_heap() -> None:
+    """Move what start-up built (modules, tables, schemas, templates: most of the heap, and alive
+    until exit) out of the garbage collector's sight. Without this, every full collection walked it
+    all and stopped the event loop for ~100 ms, and every request in flight with it (the p99 of
+    benchmark 1). What start-up left as garbage stays too (a one-off few hundred kB; collecting it
+    first would cost a full collection's pause at every start)."""
+    gc.freeze()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from bot.db.migrate import start_upgrade_if_behind
 
@@ -45,6 +55,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     services = build_services(settings, config)
     web = build_web(build_app(services), services)
     migrations.wait()
+    _freeze_start_up_heap()
     log.info("cmdcenter listening on http://%s:%d/slack/events", args.host, args.port)
     uvicorn.run(web, host=args.host, port=args.port, log_level=settings.log_level.lower(), access_log=False)
     return 0
@@ -63,6 +74,7 @@ def cmd_socket(_: argparse.Namespace) -> int:
     upgrade_if_behind(settings.database_url)
     services = build_services(settings, config)
     app = build_app(services)
+    _freeze_start_up_heap()
 
     async def main() -> None:
         worker = Worker(services)
