@@ -40,10 +40,13 @@ async def incident_in_channel(session: AsyncSession, channel_id: str) -> Inciden
     return rows.scalars().first()
 
 
+# Built once: SQLAlchemy memoizes a statement's cache key on the object (`/incident list` reads it
+# on every call).
+_OPEN_INCIDENTS = select(Incident).where(col(Incident.status) != "resolved").order_by(col(Incident.id))
+
+
 async def open_incidents(session: AsyncSession) -> list[Incident]:
-    rows = await session.execute(
-        select(Incident).where(Incident.status != "resolved").order_by(col(Incident.id))
-    )
+    rows = await session.execute(_OPEN_INCIDENTS)
     return list(rows.scalars())
 
 
