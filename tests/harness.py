@@ -54,6 +54,15 @@ services:
 """
 
 
+async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """``wait_until`` for async tests: poll ``condition`` without blocking the event loop."""
+    for _ in range(int(timeout / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not met in time")
+
+
 def wait_until(predicate: Callable[[], T], *, timeout: float = 10.0, message: str = "") -> T:
     """Poll until ``predicate()`` is truthy (the bot works after its ack); fail after ``timeout``."""
     deadline = time.monotonic() + timeout

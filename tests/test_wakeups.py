@@ -4,7 +4,7 @@ workers through PostgreSQL LISTEN/NOTIFY. Runs in the PostgreSQL pass (``CMDCENT
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,6 +14,7 @@ import pytest
 from bot.app import Worker
 from bot.db.engine import Database
 from bot.db.wakeups import APPLICATION_NAME, Wakeups, asyncpg_dsn
+from tests.harness import eventually
 
 
 @pytest.fixture
@@ -21,14 +22,6 @@ def pg(db: Database) -> Database:
     if db.is_sqlite:
         pytest.skip("PostgreSQL's LISTEN/NOTIFY: runs in the PostgreSQL pass (CMDCENTER_TEST_DB=postgres)")
     return db
-
-
-async def _until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    for _ in range(int(timeout / 0.01)):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not met in time")
 
 
 class Replica:
@@ -55,7 +48,7 @@ async def test_a_kick_wakes_the_other_replica_and_not_the_sender(two: tuple[Repl
     a, b = two
     a_before, b_before = a.woken, b.woken
     a.wakeups.notify()
-    await _until(lambda: b.woken == b_before + 1)
+    await eventually(lambda: b.woken == b_before + 1)
     await asyncio.sleep(0.1)
     assert a.woken == a_before  # its own notification comes back to it and is ignored
     assert (a.wakeups.received, b.wakeups.received) == (0, 1)
@@ -65,7 +58,7 @@ async def test_a_burst_of_kicks_folds_into_two_notifications_at_most(two: tuple[
     a, b = two
     for _ in range(100):
         a.wakeups.notify()
-    await _until(lambda: b.wakeups.received >= 1)
+    await eventually(lambda: b.wakeups.received >= 1)
     await asyncio.sleep(0.2)
     assert 1 <= b.wakeups.received <= 2
 
@@ -83,11 +76,11 @@ async def test_the_listener_reconnects_after_losing_its_connection(two: tuple[Re
         await conn.close()
     assert killed == 2  # both listeners
     woken = b.woken
-    await _until(lambda: b.woken > woken)  # reconnected, it looks for what it may have missed
+    await eventually(lambda: b.woken > woken)  # reconnected, it looks for what it may have missed
     await asyncio.wait_for(a.wakeups.connected.wait(), 5)
     received = b.wakeups.received
     a.wakeups.notify()
-    await _until(lambda: b.wakeups.received == received + 1)
+    await eventually(lambda: b.wakeups.received == received + 1)
 
 
 async def test_an_unreachable_database_is_retried_without_raising() -> None:
@@ -127,11 +120,11 @@ async def test_a_workers_kick_wakes_the_other_replicas_worker(pg: Database) -> N
             assert w.wakeups is not None
             await asyncio.wait_for(w.wakeups.connected.wait(), 5)
         a, b = workers
-        await _until(lambda: a.passes >= 1 and b.passes >= 1)
+        await eventually(lambda: a.passes >= 1 and b.passes >= 1)
         await asyncio.sleep(0.1)
         passes = b.passes
         a.services.outbox.kick()
-        await _until(lambda: b.passes > passes, timeout=3.0)
+        await eventually(lambda: b.passes > passes, timeout=3.0)
     finally:
         for w in workers:
             await w.stop()

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -31,6 +30,7 @@ from bot.sandbox.slack_emulator import (
     build_slack_emulator,
     start_slack_emulator,
 )
+from tests.harness import eventually
 
 TOKEN = "xoxb-test"
 SIGNING_SECRET = "test-signing-secret"
@@ -60,15 +60,6 @@ def take_violations(workspace: SlackWorkspace) -> list[str]:
         found = list(workspace.violations)
         workspace.violations.clear()
     return found
-
-
-async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait for work the bot does after acking (Bolt runs listeners in the background)."""
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 def section(text: str) -> dict[str, Any]:
