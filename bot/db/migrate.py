@@ -1,8 +1,8 @@
 """Apply alembic migrations programmatically (``cmdcenter migrate`` and at start-up).
 
-Start-up first reads the database's revision with one query (``current_revision``); only when the
-database is behind ``HEAD`` does it run alembic, in a child process (``python -m bot.db.migrate``),
-so the server never holds alembic, mako and the migration scripts in memory (~9 MB).
+At start-up a child process (``python -m bot.db.migrate``) reads the database's revision with one
+query (``current_revision``) and runs alembic only when it is behind ``HEAD``; the server goes on
+starting meanwhile and never holds alembic, mako and the migration scripts in memory (~9 MB).
 """
 
 from __future__ import annotations
@@ -66,32 +66,33 @@ async def current_revision(database_url: str) -> str | None:
 
 
 class PendingUpgrade:
-    """Start-up migrations running in a child process (or none, when the database is at ``HEAD``)."""
+    """Start-up migrations running in a child process: ``wait()`` for them before serving."""
 
-    def __init__(self, process: subprocess.Popen[bytes] | None) -> None:
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
         self.process = process
 
     def wait(self) -> bool:
-        """Block until the migrations are applied; True when there were any."""
-        if self.process is None:
-            return False
+        """Block until the database is at ``HEAD``; True when migrations were applied."""
+        assert self.process.stdout is not None
+        with self.process.stdout:
+            out = self.process.stdout.read()
         status = self.process.wait()
         if status != 0:
             raise MigrationError(f"database migrations failed (exit status {status}); see the output above")
-        return True
+        return out.decode().strip().endswith("migrated")
 
 
 def start_upgrade_if_behind(database_url: str) -> PendingUpgrade:
-    """At start-up: start applying pending migrations, in a child process (``python -m
-    bot.db.migrate``), so that the server goes on importing and wiring itself meanwhile; ``wait()``
-    before serving. The URL goes to the child on its stdin, not its command line, where ``ps`` would
-    show a password."""
-    if asyncio.run(current_revision(database_url)) == HEAD:
-        return PendingUpgrade(None)
-    process = subprocess.Popen([sys.executable, "-m", "bot.db.migrate"], stdin=subprocess.PIPE)
+    """At start-up: check the database's revision and apply pending migrations in a child process
+    (``python -m bot.db.migrate``), while the server goes on importing and wiring itself. The server
+    never imports alembic (its migration scripts and mako stay out of its memory: ~9 MB). The URL
+    goes to the child on its stdin, not its command line, where ``ps`` would show a password."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot.db.migrate"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
     assert process.stdin is not None
     with process.stdin:
-        process.stdin.write(database_url.encode())
+        process.stdin.write(database_url.encode() + b"\n")
     return PendingUpgrade(process)
 
 
@@ -100,5 +101,14 @@ def upgrade_if_behind(database_url: str) -> bool:
     return start_upgrade_if_behind(database_url).wait()
 
 
-if __name__ == "__main__":  # the child of upgrade_if_behind: the database URL on stdin
-    upgrade(sys.stdin.read().strip())
+def _child() -> None:
+    """``python -m bot.db.migrate``: the database URL on stdin; says ``migrated`` or ``current``."""
+    url = sys.stdin.readline().strip()
+    behind = asyncio.run(current_revision(url)) != HEAD
+    if behind:
+        upgrade(url)
+    print("migrated" if behind else "current", flush=True)
+
+
+if __name__ == "__main__":
+    _child()
