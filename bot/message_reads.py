@@ -2,10 +2,11 @@
 
 Every timeline capture reads the reacted message (the ``reaction_added`` event carries only its
 channel and ts). One ``conversations.history`` call per reaction costs a round trip each, and Slack
-allows only about 50 such calls a minute. ``MessageReads.get`` therefore reads at once when nothing
-is being read in that channel; the messages asked for while a read is in flight are read together
-by the next one (``Chat.get_messages``: one ``conversations.history`` over their range). A lone
-read never waits for a timer; under a burst, and when Slack slows down, batches grow by themselves.
+allows only about 50 such calls a minute. ``MessageReads.get`` therefore reads at once while fewer
+than ``readers`` reads are in flight in that channel; the messages asked for meanwhile are read
+together by the next one (``Chat.get_messages``: one ``conversations.history`` over their range). A
+lone read never waits for a timer; under a burst, and when Slack slows down, batches grow by
+themselves.
 """
 
 from __future__ import annotations
@@ -18,18 +19,24 @@ _Batch = dict[str, list[asyncio.Future[JSON | None]]]  # ts -> the reads waiting
 
 
 class MessageReads:
-    def __init__(self, chat: Chat) -> None:
+    """``readers``: reads in flight at once per channel. One would cap a channel's captures at a
+    batch per round trip, and under load a round trip includes the time the busy event loop takes
+    to get to the answer."""
+
+    def __init__(self, chat: Chat, *, readers: int = 4) -> None:
         self.chat = chat
+        self.readers = readers
         self._pending: dict[str, _Batch] = {}
-        self._readers: dict[str, asyncio.Task[None]] = {}
+        self._readers: dict[str, set[asyncio.Task[None]]] = {}
         self.calls = 0  # Chat.get_messages calls made (tests, benchmarks)
 
     async def get(self, *, channel: str, ts: str) -> JSON | None:
         """The message at (channel, ts), a thread reply included; None if it does not exist."""
         future: asyncio.Future[JSON | None] = asyncio.get_running_loop().create_future()
         self._pending.setdefault(channel, {}).setdefault(ts, []).append(future)
-        if channel not in self._readers:
-            self._readers[channel] = asyncio.create_task(self._read(channel), name=f"message-reads-{channel}")
+        running = self._readers.setdefault(channel, set())
+        if len(running) < self.readers:
+            running.add(asyncio.create_task(self._read(channel), name=f"message-reads-{channel}"))
         return await future
 
     async def _read(self, channel: str) -> None:
@@ -46,8 +53,11 @@ class MessageReads:
                     raise
                 _answer(batch, found=found)
         finally:
-            del self._readers[channel]
-            _answer(self._pending.pop(channel, {}), error=None)  # left only when cancelled
+            running = self._readers[channel]
+            running.discard(asyncio.current_task())
+            if not running:
+                del self._readers[channel]
+                _answer(self._pending.pop(channel, {}), error=None)  # left only when cancelled
 
 
 def _answer(batch: _Batch, *, found: dict[str, JSON] | None = None, error: Exception | None = None) -> None:

@@ -29,7 +29,7 @@ class SlowChat:
 
 async def test_a_lone_read_goes_at_once_and_reads_made_meanwhile_share_the_next_call() -> None:
     chat = SlowChat()
-    reads = MessageReads(chat)  # type: ignore[arg-type]
+    reads = MessageReads(chat, readers=1)  # type: ignore[arg-type]
     first = asyncio.create_task(reads.get(channel="C1", ts="1.000001"))
     await asyncio.sleep(0.01)  # the first read is in flight
     rest = [asyncio.create_task(reads.get(channel="C1", ts=f"1.00000{i}")) for i in (2, 3, 4, 2)]
@@ -53,9 +53,26 @@ async def test_a_lone_read_goes_at_once_and_reads_made_meanwhile_share_the_next_
     assert not reads._readers  # nothing left running
 
 
+async def test_up_to_readers_reads_are_in_flight_per_channel_and_the_rest_wait_for_the_next() -> None:
+    chat = SlowChat()
+    reads = MessageReads(chat, readers=2)  # type: ignore[arg-type]
+    first = []
+    for i in (1, 2):
+        first.append(asyncio.create_task(reads.get(channel="C1", ts=f"1.00000{i}")))
+        await asyncio.sleep(0.01)  # in flight, on its own
+    rest = [asyncio.create_task(reads.get(channel="C1", ts=f"1.00000{i}")) for i in (3, 4, 5)]
+    assert all(await asyncio.gather(*first, *rest))
+    assert chat.calls == [
+        ("C1", ["1.000001"]),
+        ("C1", ["1.000002"]),
+        ("C1", ["1.000003", "1.000004", "1.000005"]),
+    ]
+    assert not reads._readers
+
+
 async def test_a_failed_read_fails_every_read_in_its_batch_and_the_next_batch_still_runs() -> None:
     chat = SlowChat(fail=True)
-    reads = MessageReads(chat)  # type: ignore[arg-type]
+    reads = MessageReads(chat, readers=1)  # type: ignore[arg-type]
     first = asyncio.create_task(reads.get(channel="C1", ts="1.000001"))
     await asyncio.sleep(0.01)
     batch = [asyncio.create_task(reads.get(channel="C1", ts=f"1.00000{i}")) for i in (2, 3)]
@@ -67,12 +84,13 @@ async def test_a_failed_read_fails_every_read_in_its_batch_and_the_next_batch_st
 
 async def test_cancelling_the_reader_cancels_the_reads_waiting_on_it() -> None:
     chat = SlowChat(delay=10)
-    reads = MessageReads(chat)  # type: ignore[arg-type]
+    reads = MessageReads(chat, readers=1)  # type: ignore[arg-type]
     waiting = asyncio.create_task(reads.get(channel="C1", ts="1.000001"))
     await asyncio.sleep(0.01)
     later = asyncio.create_task(reads.get(channel="C1", ts="1.000002"))
     await asyncio.sleep(0.01)
-    reads._readers["C1"].cancel()
+    (reader,) = reads._readers["C1"]
+    reader.cancel()
     for task in (waiting, later):
         with pytest.raises(asyncio.CancelledError):
             await task
