@@ -78,7 +78,10 @@ class PendingUpgrade:
             out = self.process.stdout.read()
         status = self.process.wait()
         if status != 0:
-            raise MigrationError(f"database migrations failed (exit status {status}); see the output above")
+            raise MigrationError(
+                f"database migrations failed (exit status {status}): the database could not be reached"
+                " or a migration failed; the output above says which"
+            )
         return out.decode().strip().endswith("migrated")
 
 

@@ -109,7 +109,7 @@ class Wakeups:
                 )
                 conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await conn.add_listener(CHANNEL, self._heard)
-            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            except Exception as exc:  # unreachable, refused, bad credentials...: keep trying, quietly
                 log.warning("wakeups: cannot listen on PostgreSQL (%s); retrying in %.0f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_reconnect_delay)
