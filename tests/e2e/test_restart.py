@@ -149,7 +149,8 @@ def test_a_post_taken_over_from_a_dead_replica_is_not_repeated(tmp_path: Path, s
     """The replica died after Slack accepted its post but before recording it: the next one finds it."""
     from datetime import UTC, datetime, timedelta
 
-    from sqlmodel import select
+    import sqlalchemy as sa
+    from sqlmodel import col
 
     from bot import chat_ops
     from bot.db.models import OutboxItem
@@ -166,6 +167,8 @@ def test_a_post_taken_over_from_a_dead_replica_is_not_repeated(tmp_path: Path, s
         )
 
         async def record_in_flight() -> None:
+            # One transaction: the worker must never see the item before its (expired) lease, or it
+            # would take it as a first delivery and post without looking.
             async with bot.db.session() as session:
                 await chat_ops.post(
                     session,
@@ -173,9 +176,11 @@ def test_a_post_taken_over_from_a_dead_replica_is_not_repeated(tmp_path: Path, s
                     channel=channel,
                     message=RenderedMessage(text="posted by the dead replica"),
                 )
-            async with bot.db.session() as session:
-                item = (await session.execute(select(OutboxItem))).scalars().one()
-                item.lease_owner, item.lease_until = "dead-replica", datetime.now(UTC) - timedelta(seconds=1)
+                await session.execute(
+                    sa.update(OutboxItem)
+                    .where(col(OutboxItem.key) == "dead-replica-post")
+                    .values(lease_owner="dead-replica", lease_until=datetime.now(UTC) - timedelta(seconds=1))
+                )
 
         bot.call(record_in_flight)
         wait_until(lambda: [i.status for i in bot.outbox()] == ["done"], message="the item taken over")
