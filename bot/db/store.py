@@ -11,27 +11,26 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
-_STATEMENTS: dict[tuple[str, str, tuple[str, ...], str | None], Any] = {}
-
 
 def _insert_ignore(
     session: AsyncSession, model: type[SQLModel], conflict: list[str], returning: str | None = None
 ) -> Any:
     """``INSERT INTO <model's table> ... ON CONFLICT (conflict) DO NOTHING [RETURNING returning]``,
-    the values given at execution. One statement object per shape, built once: SQLAlchemy memoizes
-    a statement's cache key on the object, so the hot paths (captures, outbox items, inbox rows)
-    neither rebuild the statement nor recompute its key on every insert."""
-    table = model.__table__  # type: ignore[attr-defined]
+    the values given at execution."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    key = (dialect, table.name, tuple(conflict), returning)
-    stmt = _STATEMENTS.get(key)
-    if stmt is None:
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        stmt = insert(table).on_conflict_do_nothing(index_elements=conflict)
-        if returning is not None:
-            stmt = stmt.returning(table.c[returning])
-        _STATEMENTS[key] = stmt
-    return stmt
+    return _insert_ignore_statement(dialect, model.__table__, tuple(conflict), returning)  # type: ignore[attr-defined]
+
+
+@functools.cache
+def _insert_ignore_statement(
+    dialect: str, table: sa.Table, conflict: tuple[str, ...], returning: str | None
+) -> Any:
+    """One statement object per shape, built once: SQLAlchemy memoizes a statement's cache key on
+    the object, so the hot paths (captures, outbox items, inbox rows) neither rebuild the statement
+    nor recompute its key on every insert."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+    return stmt if returning is None else stmt.returning(table.c[returning])
 
 
 async def insert_ignore(

@@ -63,11 +63,10 @@ class SlackWorkspace:
         self.users: dict[str, User] = {}
         self.usergroups: dict[str, Usergroup] = {}
         self.channels: dict[str, Channel] = {}
-        # Each channel's messages in ts order (they are only ever appended, with increasing ts), and
-        # each thread's replies: lookups stay cheap when a benchmark fills a channel with thousands.
         self.channel_messages: dict[str, list[Message]] = {}
-        self._replies: dict[tuple[str, str], list[Message]] = {}
-        """Every message of each channel (thread replies and deleted ones included), in ts order."""
+        """Every message of each channel (thread replies and deleted ones included), in ts order:
+        only ever appended, with increasing ts, so lookups bisect."""
+        self._replies: dict[tuple[str, str], list[Message]] = {}  # (channel, thread ts) -> replies
         self.ephemerals: list[Ephemeral] = []
         self.views: dict[str, View] = {}
         self.bookmarks: dict[str, Bookmark] = {}
