@@ -33,7 +33,7 @@ from sqlmodel import SQLModel, col, select
 
 from bot.db.engine import Database
 from bot.db.models import OutboxItem
-from bot.db.store import claim_leases, insert_ignore
+from bot.db.store import claim_leases, insert_ignore, insert_ignore_many
 from bot.errors import AdapterError, CmdcenterError, Unavailable
 from bot.telemetry import Telemetry
 
@@ -67,6 +67,35 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def outbox_row(
+    *,
+    key: str,
+    op: str,
+    target: str,
+    payload: dict[str, Any],
+    ordering_key: str | None = None,
+    incident_id: int | None = None,
+    delay: float = 0.0,
+) -> dict[str, Any]:
+    """The row ``enqueue`` records (``enqueue_rows`` records several at once)."""
+    now = _now()
+    return {
+        "key": key,
+        "op": op,
+        "target": target,
+        "payload": payload,
+        "ordering_key": ordering_key,
+        "incident_id": incident_id,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now + timedelta(seconds=delay),
+        "last_error": "",
+        "result": {},
+        "created_at": now,
+        "failure_notified": False,
+    }
+
+
 async def enqueue(
     session: AsyncSession,
     *,
@@ -79,27 +108,21 @@ async def enqueue(
     delay: float = 0.0,
 ) -> bool:
     """Record a side effect in the caller's transaction. Returns False if ``key`` was recorded before."""
-    now = _now()
-    return await insert_ignore(
-        session,
-        OutboxItem,
-        {
-            "key": key,
-            "op": op,
-            "target": target,
-            "payload": payload,
-            "ordering_key": ordering_key,
-            "incident_id": incident_id,
-            "status": "pending",
-            "attempts": 0,
-            "next_attempt_at": now + timedelta(seconds=delay),
-            "last_error": "",
-            "result": {},
-            "created_at": now,
-            "failure_notified": False,
-        },
-        conflict=["key"],
+    row = outbox_row(
+        key=key,
+        op=op,
+        target=target,
+        payload=payload,
+        ordering_key=ordering_key,
+        incident_id=incident_id,
+        delay=delay,
     )
+    return await insert_ignore(session, OutboxItem, row, conflict=["key"])
+
+
+async def enqueue_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Record several side effects (``outbox_row``s) with one statement; a key recorded before is skipped."""
+    await insert_ignore_many(session, OutboxItem, rows, conflict=["key"])
 
 
 class Outbox:

@@ -13,7 +13,10 @@ from sqlmodel import SQLModel
 
 
 def _insert_ignore(
-    session: AsyncSession, model: type[SQLModel], conflict: list[str], returning: str | None = None
+    session: AsyncSession,
+    model: type[SQLModel],
+    conflict: list[str],
+    returning: str | tuple[str, ...] | None = None,
 ) -> Any:
     """``INSERT INTO <model's table> ... ON CONFLICT (conflict) DO NOTHING [RETURNING returning]``,
     the values given at execution."""
@@ -23,14 +26,17 @@ def _insert_ignore(
 
 @functools.cache
 def _insert_ignore_statement(
-    dialect: str, table: sa.Table, conflict: tuple[str, ...], returning: str | None
+    dialect: str, table: sa.Table, conflict: tuple[str, ...], returning: str | tuple[str, ...] | None
 ) -> Any:
     """One statement object per shape, built once: SQLAlchemy memoizes a statement's cache key on
     the object, so the hot paths (captures, outbox items, inbox rows) neither rebuild the statement
     nor recompute its key on every insert."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(table).on_conflict_do_nothing(index_elements=list(conflict))
-    return stmt if returning is None else stmt.returning(table.c[returning])
+    if returning is None:
+        return stmt
+    columns = (returning,) if isinstance(returning, str) else returning
+    return stmt.returning(*(table.c[name] for name in columns))
 
 
 async def insert_ignore(
@@ -47,12 +53,25 @@ async def insert_ignore_returning(
     rows: list[dict[str, Any]],
     *,
     conflict: list[str],
-    returning: str,
+    returning: str | tuple[str, ...],
 ) -> set[Any]:
-    """INSERT ... ON CONFLICT DO NOTHING of several rows: the ``returning`` column of those inserted.
-    Executed as one executemany ("insertmanyvalues"): one cached statement whatever the row count."""
-    stmt = _insert_ignore(session, model, conflict, returning)
-    return set((await session.execute(stmt, rows)).scalars())
+    """INSERT ... ON CONFLICT DO NOTHING of several rows: the ``returning`` column of those inserted
+    (a tuple of columns: a tuple per row). Executed as one executemany ("insertmanyvalues"): one
+    cached statement whatever the row count."""
+    if not rows:
+        return set()
+    result = await session.execute(_insert_ignore(session, model, conflict, returning), rows)
+    if isinstance(returning, str):
+        return set(result.scalars())
+    return {tuple(row) for row in result}
+
+
+async def insert_ignore_many(
+    session: AsyncSession, model: type[SQLModel], rows: list[dict[str, Any]], *, conflict: list[str]
+) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING of several rows as one executemany."""
+    if rows:
+        await session.execute(_insert_ignore(session, model, conflict), rows)
 
 
 async def insert_ignore_id(

@@ -10,7 +10,7 @@ from sqlmodel import col, select
 
 from bot.db.models import Incident, TimelineEntry
 from bot.errors import NotFound, UsageError
-from bot.outbox import enqueue
+from bot.outbox import enqueue_rows, outbox_row
 
 
 async def get_incident(session: AsyncSession, incident_id: int) -> Incident:
@@ -86,11 +86,20 @@ async def add_timeline(
 async def enqueue_timeline_post(
     session: AsyncSession, incident: Incident, entry: TimelineEntry, *, variant: str = "added"
 ) -> None:
+    row = timeline_post_row(incident, entry, variant=variant)
+    if row is not None:
+        await enqueue_rows(session, [row])
+
+
+def timeline_post_row(
+    incident: Incident, entry: TimelineEntry, *, variant: str = "added"
+) -> dict[str, Any] | None:
+    """The outbox row posting ``entry`` in the incident's timeline thread; None before the channel
+    exists (the timeline thread's start step posts the entries then)."""
     if incident.channel_id is None or entry.id is None:
-        return  # posted by the timeline thread's start step once the channel exists
+        return None
     payload: dict[str, Any] = {"incident_id": incident.id, "entry_id": entry.id, "variant": variant}
-    await enqueue(
-        session,
+    return outbox_row(
         key=f"timeline-post:{entry.id}:{variant}"
         + ("" if variant == "added" else f":{int(entry.recorded_at.timestamp() * 1000)}"),
         op="incident.timeline_post",

@@ -11,12 +11,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from bot.app import Services
 from bot.context import Reply
+from bot.db.batch import GroupCommit
 from bot.db.models import Incident, TimelineEntry
-from bot.db.store import insert_ignore_id
+from bot.db.store import insert_ignore_returning
 from bot.errors import ChatError, NotFound
 from bot.incidents.store import (
     add_timeline,
@@ -24,7 +26,9 @@ from bot.incidents.store import (
     get_incident,
     incident_in_channel,
     timeline,
+    timeline_post_row,
 )
+from bot.outbox import enqueue_rows
 
 PAGE_SIZE = 25
 _MENTION = re.compile(r"<@([UW][A-Z0-9_]+)(?:\|([^>]*))?>")
@@ -123,25 +127,66 @@ async def _capture(
         "permalink": permalink,
         "deleted": False,
     }
-    async with svc.db.session() as session:
-        new_id = await insert_ignore_id(
-            session, TimelineEntry, values, conflict=["incident_id", "source_channel", "source_ts"]
-        )
-        if new_id is not None:
-            entry = TimelineEntry(id=new_id, **values)
-            await enqueue_timeline_post(session, incident, entry)
-        else:
-            found = await _entry_for(session, incident.id, channel, ts)
-            if found is None:
-                return None
-            entry = found
-            if entry.deleted:  # captured again after its reaction was removed
-                entry.deleted = False
-                entry.recorded_at = now
-                entry.actor = actor
-                await session.flush()
-                await enqueue_timeline_post(session, incident, entry, variant="recaptured")
+    entry = await _captures(svc).submit((incident, values))
     svc.outbox.kick()
+    return entry
+
+
+Capture = tuple[Incident, dict[str, Any]]  # the incident, the entry's column values
+_SOURCE = ("incident_id", "source_channel", "source_ts")  # the uq_timeline_source columns
+
+
+def _captures(svc: Services) -> GroupCommit[Capture, TimelineEntry | None]:
+    """Captures arriving together share one transaction (a burst of reactions would otherwise take
+    SQLite's writer lock once per message)."""
+    captures: GroupCommit[Capture, TimelineEntry | None] | None = svc.extras.get("timeline_captures")
+    if captures is None:
+        captures = svc.extras["timeline_captures"] = GroupCommit(svc.db, _record_captures)
+    return captures
+
+
+async def _record_captures(session: AsyncSession, captures: list[Capture]) -> list[TimelineEntry | None]:
+    """Record captured messages with one INSERT of their entries and one of their thread posts. A
+    message on the timeline already (captured before, or removed and captured again) is looked up."""
+    inserted = {
+        tuple(row[1:]): int(row[0])
+        for row in await insert_ignore_returning(
+            session,
+            TimelineEntry,
+            [values for _, values in captures],
+            conflict=list(_SOURCE),
+            returning=("id", *_SOURCE),
+        )
+    }
+    results: list[TimelineEntry | None] = []
+    posts: list[dict[str, Any]] = []
+    for incident, values in captures:
+        new_id = inserted.pop(tuple(values[name] for name in _SOURCE), None)
+        if new_id is None:
+            results.append(await _captured_before(session, incident, values))
+            continue
+        entry = TimelineEntry(id=new_id, **values)
+        post = timeline_post_row(incident, entry)
+        if post is not None:
+            posts.append(post)
+        results.append(entry)
+    await enqueue_rows(session, posts)
+    return results
+
+
+async def _captured_before(
+    session: AsyncSession, incident: Incident, values: dict[str, Any]
+) -> TimelineEntry | None:
+    """The entry of a message captured before; captured again after its reaction was removed, it
+    is restored and its thread post says so."""
+    assert incident.id is not None
+    entry = await _entry_for(session, incident.id, values["source_channel"], values["source_ts"])
+    if entry is not None and entry.deleted:
+        entry.deleted = False
+        entry.recorded_at = values["recorded_at"]
+        entry.actor = values["actor"]
+        await session.flush()
+        await enqueue_timeline_post(session, incident, entry, variant="recaptured")
     return entry
 
 
