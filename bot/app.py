@@ -158,8 +158,11 @@ def build_app(services: Services) -> AsyncApp:
     app = AsyncApp(
         client=services.extras["web_client"],
         signing_secret=settings.slack_signing_secret.get_secret_value(),
-        process_before_response=False,
-        request_verification_enabled=True,
+        # Listeners ack, start their work and return: Bolt answers Slack as soon as they return
+        # instead of polling every 10 ms for the ack (``commands._runner.CommandRunner.start``).
+        process_before_response=True,
+        # Verified before Bolt sees the request (``bot.web``: signature, timestamp, size): not twice.
+        request_verification_enabled=False,
         raise_error_for_unhandled_request=False,
     )
     register_all(app, services)

@@ -171,9 +171,9 @@ class Inbox:
 
     async def mark(self, key: str, status: str) -> None:
         """``processing`` when a command starts (a crash then replays it only if it is resumable),
-        ``done`` when it ends (see ``mark_rows`` to do it in a transaction of the caller's)."""
-        async with self.db.session() as session:
-            await self.mark_rows(session, [(key, status)])
+        ``done`` when it ends (see ``mark_rows`` to do it in a transaction of the caller's). Marks made
+        at the same time share one transaction; this returns once it committed."""
+        await self._marks.submit((key, status))
 
     async def mark_rows(self, session: AsyncSession, marks: list[tuple[str, str]]) -> list[None]:
         """Set the status of requests (key, status) in ``session``: one UPDATE per status."""

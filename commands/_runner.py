@@ -39,6 +39,14 @@ class CommandRunner:
         await insert_rows(session, AuditLog, [row for row, _, _ in rows])
         return [None] * len(rows)
 
+    def start(
+        self, inv: Invocation, respond: Respond | None, action: Callable[[], Awaitable[Reply | None]]
+    ) -> None:
+        """Run the command after the listener returns: the listener acks, starts it and returns, so
+        Bolt answers Slack at once (``process_before_response``: no polling for the ack)."""
+        what = f"{inv.command or 'interaction'} by {inv.user_id}"
+        self.svc.spawn(self.run(inv, respond, action), what=what)
+
     async def run(
         self, inv: Invocation, respond: Respond | None, action: Callable[[], Awaitable[Reply | None]]
     ) -> None:

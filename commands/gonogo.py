@@ -17,4 +17,4 @@ def register(app: AsyncApp, svc: Services, runner: CommandRunner) -> None:
     async def handle_gonogo(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         inv = Invocation.from_command(body)
-        await runner.run(inv, respond, lambda: releases.handle_gonogo(svc, inv))
+        runner.start(inv, respond, lambda: releases.handle_gonogo(svc, inv))

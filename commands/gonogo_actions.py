@@ -18,13 +18,13 @@ def register(app: AsyncApp, svc: Services, runner: CommandRunner) -> None:
     async def handle_approve(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         inv = actions.invocation(body, command="/gonogo approve")
-        await runner.run(inv, respond, lambda: actions.approve(svc, inv))
+        runner.start(inv, respond, lambda: actions.approve(svc, inv))
 
     @app.action(Action.REJECT.value)
     async def handle_reject(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         inv = actions.invocation(body, command="/gonogo reject (form)")
-        await runner.run(inv, respond, lambda: actions.open_reject(svc, inv))
+        runner.start(inv, respond, lambda: actions.open_reject(svc, inv))
 
     @app.view(Action.REJECT_VIEW.value)
     async def handle_reject_reason(ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -34,16 +34,16 @@ def register(app: AsyncApp, svc: Services, runner: CommandRunner) -> None:
             return
         await ack()
         inv = actions.reject_invocation(body)
-        await runner.run(inv, None, lambda: actions.reject(svc, inv, body["view"]))
+        runner.start(inv, None, lambda: actions.reject(svc, inv, body["view"]))
 
     @app.action(Action.RECHECK.value)
     async def handle_recheck(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         inv = actions.invocation(body, command="/gonogo recheck")
-        await runner.run(inv, respond, lambda: actions.recheck(svc, inv))
+        runner.start(inv, respond, lambda: actions.recheck(svc, inv))
 
     @app.action(Action.DEPLOY.value)
     async def handle_deploy(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         inv = actions.invocation(body, command="/gonogo deploy")
-        await runner.run(inv, respond, lambda: actions.deploy(svc, inv))
+        runner.start(inv, respond, lambda: actions.deploy(svc, inv))

@@ -18,7 +18,7 @@ def register(app: AsyncApp, svc: Services, runner: CommandRunner) -> None:
     async def handle_incident(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         inv = Invocation.from_command(body)
-        await runner.run(inv, respond, lambda: incidents.handle(svc, inv))
+        runner.start(inv, respond, lambda: incidents.handle(svc, inv))
 
     @app.view(incidents.DECLARE_VIEW)
     async def handle_declare_view(ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -28,37 +28,37 @@ def register(app: AsyncApp, svc: Services, runner: CommandRunner) -> None:
             return
         await ack()
         inv = Invocation.from_interaction(body, command="/incident declare (modal)")
-        await runner.run(inv, None, lambda: incidents.declare_from_view(svc, body["view"], inv))
+        runner.start(inv, None, lambda: incidents.declare_from_view(svc, body["view"], inv))
 
     @app.action(incidents.RETRY_ACTION)
     async def handle_retry(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         inv = Invocation.from_interaction(body, command="/incident retry")
         value = str(body["actions"][0].get("value", ""))
-        await runner.run(inv, respond, lambda: incidents.retry_step(svc, value, inv))
+        runner.start(inv, respond, lambda: incidents.retry_step(svc, value, inv))
 
     @app.shortcut(incidents.TIMELINE_SHORTCUT)
     async def handle_timeline_shortcut(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         inv = Invocation.from_interaction(body, command="timeline shortcut")
-        await runner.run(inv, respond, lambda: timeline.shortcut_capture(svc, body))
+        runner.start(inv, respond, lambda: timeline.shortcut_capture(svc, body))
 
     @app.action(statuspage.PUBLISH_ACTION)
     async def handle_statuspage_publish(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         inv = Invocation.from_interaction(body, command="statuspage publish")
         draft_id = int(body["actions"][0].get("value") or 0)
-        await runner.run(inv, respond, lambda: statuspage.publish(svc, draft_id, inv))
+        runner.start(inv, respond, lambda: statuspage.publish(svc, draft_id, inv))
 
     @app.action(statuspage.EDIT_ACTION)
     async def handle_statuspage_edit(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         inv = Invocation.from_interaction(body, command="statuspage edit")
         draft_id = int(body["actions"][0].get("value") or 0)
-        await runner.run(inv, respond, lambda: statuspage.open_editor(svc, draft_id, inv))
+        runner.start(inv, respond, lambda: statuspage.open_editor(svc, draft_id, inv))
 
     @app.view(statuspage.EDIT_VIEW)
     async def handle_statuspage_saved(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         inv = Invocation.from_interaction(body, command="statuspage edit (modal)")
-        await runner.run(inv, None, lambda: statuspage.save_edit(svc, body["view"], inv))
+        runner.start(inv, None, lambda: statuspage.save_edit(svc, body["view"], inv))

@@ -17,16 +17,16 @@ def register(app: AsyncApp, svc: Services, runner: CommandRunner) -> None:
     async def handle_rollback(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         inv = Invocation.from_command(body)
-        await runner.run(inv, respond, lambda: releases.handle_rollback(svc, inv))
+        runner.start(inv, respond, lambda: releases.handle_rollback(svc, inv))
 
     @app.action(releases.CONFIRM_ACTION)
     async def handle_confirm(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         inv = releases.button_invocation(body, command="/rollback confirm")
-        await runner.run(inv, respond, lambda: releases.confirm_rollback(svc, inv))
+        runner.start(inv, respond, lambda: releases.confirm_rollback(svc, inv))
 
     @app.action(releases.CANCEL_ACTION)
     async def handle_cancel(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         inv = releases.button_invocation(body, command="/rollback cancel")
-        await runner.run(inv, respond, lambda: releases.cancel_rollback(svc, inv))
+        runner.start(inv, respond, lambda: releases.cancel_rollback(svc, inv))

@@ -144,6 +144,17 @@ def test_hung_source_is_unknown_and_the_report_still_arrives(env: Env) -> None:
     assert "Production: HEALTHY" not in text
 
 
+def test_the_ack_does_not_wait_for_the_work(env: Env) -> None:
+    """The listener acks, starts the report and returns: Slack's 200 arrives while a hung source
+    still holds the report back (Bolt's ``process_before_response`` with the work started aside)."""
+    env.health.hang("/svc01/healthz")
+    before = len(env.bot.responses())
+    response = env.bot.command("/prodstatus")
+    assert response.text == "" and len(env.bot.responses()) == before  # acked, nothing answered yet
+    wait_until(lambda: len(env.bot.responses()) > before, message="the report", timeout=10)
+    assert "timed out" in json.dumps(env.bot.responses()[before])
+
+
 def test_share_posts_in_channel_and_help(env: Env) -> None:
     reply = env.bot.reply_after("/prodstatus", "share")
     assert reply["response_type"] == "in_channel"
