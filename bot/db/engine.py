@@ -15,6 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from bot.db._sqlite import async_creator
 from bot.errors import Unavailable
 
 
@@ -88,6 +89,9 @@ class Database:
             kwargs["connect_args"] = {"timeout": 2.0, "command_timeout": 5.0}
         else:  # one writer at a time anyway; each connection costs a thread and a page cache
             kwargs |= {"pool_size": 3, "max_overflow": 0, "pool_timeout": 10.0}
+            path = sa.make_url(url).database
+            if path and path != ":memory:" and not path.startswith("file:"):
+                kwargs["async_creator"] = async_creator(path)  # fewer trips to aiosqlite's thread
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
