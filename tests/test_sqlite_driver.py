@@ -116,3 +116,18 @@ async def test_the_database_uses_it_for_sqlite_files(tmp_path: Path) -> None:
             assert isinstance(raw.driver_connection, _sqlite._Connection)
     finally:
         await db.dispose()
+
+
+async def test_a_read_only_unit_of_work_ends_without_a_commit(db: Database) -> None:
+    """``Database.session(read_only=True)`` closes the session instead of committing (either
+    database): a write made in it by mistake is rolled back, never committed behind the writer lock."""
+    async with db.session(read_only=True) as session:
+        await session.execute(
+            sa.text(
+                "insert into audit_log (at, user_id, channel_id, command, text, outcome, detail) "
+                "values (CURRENT_TIMESTAMP, 'U1', 'C1', '/incident', '', 'ok', '')"
+            )
+        )
+    async with db.session(read_only=True) as session:
+        count = (await session.execute(sa.text("select count(*) from audit_log"))).scalar_one()
+    assert count == 0

@@ -103,7 +103,8 @@ class Database:
         """A transaction. Database connectivity failures surface as ``Unavailable``.
 
         ``read_only``: the unit of work only reads, so on SQLite it does not queue for the writer
-        (WAL readers never wait for a writer); writing in it is a bug.
+        (WAL readers never wait for a writer), and it ends by closing the session, without a COMMIT;
+        writing in it is a bug (the write would be rolled back).
         """
         try:
             async with AsyncExitStack() as stack:
@@ -113,7 +114,8 @@ class Database:
                     token = _in_unit.set(True)
                     stack.callback(_in_unit.reset, token)
                 session = await stack.enter_async_context(self._sessions())
-                await stack.enter_async_context(session.begin())
+                if not read_only:  # a read needs no COMMIT: closing the session ends it
+                    await stack.enter_async_context(session.begin())
                 yield session
         except (OperationalError, DBAPIError, OSError, TimeoutError) as exc:
             if isinstance(exc, DBAPIError) and not exc.connection_invalidated and not _is_connectivity(exc):
