@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -67,28 +67,31 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def outbox_row(
-    *,
-    key: str,
-    op: str,
-    target: str,
-    payload: dict[str, Any],
-    ordering_key: str | None = None,
-    incident_id: int | None = None,
-    delay: float = 0.0,
-) -> dict[str, Any]:
+class Effect(TypedDict):
+    """A side effect to record: what ``enqueue`` and ``outbox_row`` take."""
+
+    key: str  # idempotency key: an effect recorded twice is recorded once
+    op: str  # the registered handler that delivers it
+    target: str  # the system it goes to (telemetry)
+    payload: dict[str, Any]
+    ordering_key: NotRequired[str | None]  # effects of one key go out in recording order
+    incident_id: NotRequired[int | None]
+    delay: NotRequired[float]  # seconds before it is due
+
+
+def outbox_row(**effect: Unpack[Effect]) -> dict[str, Any]:
     """The row ``enqueue`` records (``enqueue_rows`` records several at once)."""
     now = _now()
     return {
-        "key": key,
-        "op": op,
-        "target": target,
-        "payload": payload,
-        "ordering_key": ordering_key,
-        "incident_id": incident_id,
+        "key": effect["key"],
+        "op": effect["op"],
+        "target": effect["target"],
+        "payload": effect["payload"],
+        "ordering_key": effect.get("ordering_key"),
+        "incident_id": effect.get("incident_id"),
         "status": "pending",
         "attempts": 0,
-        "next_attempt_at": now + timedelta(seconds=delay),
+        "next_attempt_at": now + timedelta(seconds=effect.get("delay", 0.0)),
         "last_error": "",
         "result": {},
         "created_at": now,
@@ -96,28 +99,9 @@ def outbox_row(
     }
 
 
-async def enqueue(
-    session: AsyncSession,
-    *,
-    key: str,
-    op: str,
-    target: str,
-    payload: dict[str, Any],
-    ordering_key: str | None = None,
-    incident_id: int | None = None,
-    delay: float = 0.0,
-) -> bool:
+async def enqueue(session: AsyncSession, **effect: Unpack[Effect]) -> bool:
     """Record a side effect in the caller's transaction. Returns False if ``key`` was recorded before."""
-    row = outbox_row(
-        key=key,
-        op=op,
-        target=target,
-        payload=payload,
-        ordering_key=ordering_key,
-        incident_id=incident_id,
-        delay=delay,
-    )
-    return await insert_ignore(session, OutboxItem, row, conflict=["key"])
+    return await insert_ignore(session, OutboxItem, outbox_row(**effect), conflict=["key"])
 
 
 async def enqueue_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
@@ -23,18 +24,31 @@ EVENTS = ("reaction_added", "reaction_removed", "message", "app_home_opened")
 REPLAY = "cmdcenter_replay"
 
 
-def register(app: AsyncApp, svc: Services, runner: CommandRunner) -> None:
-    @app.middleware
-    async def record_request(body: dict[str, Any], next: Callable[[], Awaitable[Any]]) -> Any:
-        if body.get("type") == "event_callback" and not await svc.inbox.record(body):
+class RecordRequest(AsyncMiddleware):
+    """Records each event and slash command in the inbox before Slack gets its 200; a retry or a
+    duplicate is answered 200 without running anything. (A middleware class: Bolt calls it directly,
+    without building the listener arguments as it does for a middleware function.)"""
+
+    def __init__(self, svc: Services) -> None:
+        self.svc = svc
+
+    async def async_process(
+        self, *, req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[BoltResponse]]
+    ) -> BoltResponse | None:
+        body = req.body
+        if body.get("type") == "event_callback" and not await self.svc.inbox.record(body):
             return BoltResponse(status=200, body="")  # a retry or a duplicate: already recorded
         if "command" in body and REPLAY not in body:
             try:
-                if not await svc.inbox.record_command(body):
+                if not await self.svc.inbox.record_command(body):
                     return BoltResponse(status=200, body="")  # the same invocation twice
             except Unavailable:
                 pass  # not recorded; the command itself answers "temporarily unavailable"
         return await next()
+
+
+def register(app: AsyncApp, svc: Services, runner: CommandRunner) -> None:
+    app.use(RecordRequest(svc))
 
     async def replay_command(stored: dict[str, Any]) -> None:
         """A command recorded but never started (the process died right after the ack): run it now.
