@@ -119,9 +119,11 @@ async def test_history_ranges_and_bad_timestamps(client: AsyncWebClient, workspa
     assert await texts(latest=ts[2], inclusive=True, limit=1) == ["m2"]
     assert await texts(oldest=ts[4]) == []
     assert await texts(latest="1", inclusive=True) == []
-    # Not a number: the spec check refuses it; a number that is not a timestamp: Slack's own error.
+    # Not a number: the spec check refuses it (without ../shared/specs there is no spec check, and
+    # the emulator's own one answers as Slack does); a number that is not a timestamp: Slack's error.
+    spec_checked = load_spec().source is not None
     for bad, error in (
-        ({"latest": "yesterday"}, "invalid_arguments"),
+        ({"latest": "yesterday"}, "invalid_arguments" if spec_checked else "invalid_ts_latest"),
         ({"oldest": "NaN"}, "invalid_ts_oldest"),
     ):
         with pytest.raises(SlackApiError) as failed:
