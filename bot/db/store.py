@@ -74,15 +74,6 @@ async def insert_ignore_many(
         await session.execute(_insert_ignore(session, model, conflict), rows)
 
 
-async def insert_ignore_id(
-    session: AsyncSession, model: type[SQLModel], values: dict[str, Any], *, conflict: list[str]
-) -> int | None:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the new row's id, None when it existed."""
-    stmt = _insert_ignore(session, model, conflict, "id")
-    new_id = (await session.execute(stmt, values)).scalar_one_or_none()
-    return None if new_id is None else int(new_id)
-
-
 @functools.cache
 def _plain_insert(table: sa.Table) -> sa.Insert:
     return sa.insert(table)
