@@ -3,6 +3,8 @@ SQLAlchemy, in fewer trips to the connection's thread."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +133,29 @@ async def test_a_read_only_unit_of_work_ends_without_a_commit(db: Database) -> N
     async with db.session(read_only=True) as session:
         count = (await session.execute(sa.text("select count(*) from audit_log"))).scalar_one()
     assert count == 0
+
+
+async def test_reads_do_not_hold_the_writers_connections(tmp_path: Path) -> None:
+    """On a SQLite file, read-only units of work have a pool of their own: with every reader
+    connection held, a write (a Slack request's record before its ack) still gets a connection at
+    once and its result is visible to the next read. Sharing one pool, the write would wait for a
+    reader to finish (here: never, so the pool's 10 s timeout)."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'app.db'}")
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(META.create_all)
+        async with contextlib.AsyncExitStack() as readers:
+            for _ in range(3):  # the pool's size: every reader connection is now checked out
+                session = await readers.enter_async_context(db.session(read_only=True))
+                await session.execute(sa.select(ITEMS))
+
+            async def write() -> None:
+                async with db.session(urgent=True) as session:
+                    await session.execute(ITEMS.insert().values(name="recorded"))
+
+            await asyncio.wait_for(write(), timeout=5.0)
+        async with db.session(read_only=True) as session:
+            names = (await session.execute(sa.select(ITEMS.c.name))).scalars().all()
+        assert names == ["recorded"]
+    finally:
+        await db.dispose()
