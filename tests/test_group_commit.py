@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
-from bot.db.batch import GroupCommit
+from bot.db.batch import GroupCommit, SharedRead
 from bot.db.engine import Database
 from bot.db.models import ProcessedEvent
 from bot.db.store import insert_ignore
@@ -88,3 +88,67 @@ async def test_a_cancelled_caller_does_not_break_the_batch(db: Database) -> None
     with pytest.raises(asyncio.CancelledError):
         await second
     assert "a" in await _stored(db)
+
+
+# --- SharedRead: concurrent callers of one query share its execution ---------------------------------
+
+
+async def _keys(session: AsyncSession) -> tuple[str, ...]:
+    rows = await session.execute(select(ProcessedEvent.event_id).order_by(ProcessedEvent.event_id))
+    return tuple(rows.scalars())
+
+
+async def test_callers_at_the_same_moment_share_one_read(db: Database) -> None:
+    await GroupCommit(db, _write).submit("a")
+    shared = SharedRead(db, _keys)
+    results = await asyncio.gather(*(shared.get() for _ in range(20)))
+    assert results == [("a",)] * 20
+    assert shared.executions == 1
+    assert await shared.get() == ("a",)  # a later caller: a read of its own
+    assert shared.executions == 2
+
+
+async def test_a_caller_never_joins_a_read_whose_statement_may_be_sent_already(db: Database) -> None:
+    """A caller that asks after a write committed sees it, even while an earlier read is running."""
+    started, gate = asyncio.Event(), asyncio.Event()
+
+    async def slow_keys(session: AsyncSession) -> tuple[str, ...]:
+        started.set()
+        await gate.wait()
+        return await _keys(session)
+
+    shared = SharedRead(db, slow_keys)
+    earlier = asyncio.create_task(shared.get())
+    await started.wait()  # the earlier read has its connection and is under way
+    await GroupCommit(db, _write).submit("written")
+    later = asyncio.create_task(shared.get())
+    await asyncio.sleep(0)
+    gate.set()
+    assert await later == ("written",)
+    await earlier
+    assert shared.executions == 2
+
+
+async def test_a_failed_read_fails_its_callers_only(db: Database) -> None:
+    failures = [ValueError("the query failed")]
+
+    async def flaky(session: AsyncSession) -> tuple[str, ...]:
+        if failures:
+            raise failures.pop()
+        return await _keys(session)
+
+    shared = SharedRead(db, flaky)
+    outcomes = await asyncio.gather(shared.get(), shared.get(), return_exceptions=True)
+    assert all(isinstance(o, ValueError) for o in outcomes)
+    assert await shared.get() == ()
+
+
+async def test_a_cancelled_caller_does_not_cancel_the_shared_read(db: Database) -> None:
+    shared = SharedRead(db, _keys)
+    first = asyncio.create_task(shared.get())
+    second = asyncio.create_task(shared.get())
+    await asyncio.sleep(0)
+    first.cancel()
+    assert await second == ()
+    with pytest.raises(asyncio.CancelledError):
+        await first

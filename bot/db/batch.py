@@ -1,4 +1,5 @@
-"""Group commit: small writes that arrive together share one transaction.
+"""Work that arrives together shares one trip to the database: writes (``GroupCommit``) and reads
+(``SharedRead``).
 
 Under a burst, every Slack request records a row before its ack and marks it done after its work;
 one transaction each means one writer-lock turn, one ``BEGIN``/``COMMIT`` and several thread hops
@@ -91,3 +92,41 @@ class GroupCommit(Generic[T, R]):
             self.flushes += 1
             if not future.done():
                 future.set_result(result)
+
+
+Read = Callable[[AsyncSession], Awaitable[R]]
+
+
+class SharedRead(Generic[R]):
+    """Concurrent callers of the same query share one execution of it (a single flight).
+
+    ``get()`` joins the read that is waiting for a connection, or starts one: everyone who joined a
+    read gets its result, taken by a statement sent after they asked, so nobody sees data older than
+    their request. Under a burst of ``/incident list`` each read costs one trip to the database for
+    the whole burst instead of one per command (a trip to aiosqlite's thread costs a few hundred
+    microseconds of CPU; the query itself about ten). ``read(session)`` must return data the callers
+    only read (frozen values): they share it.
+    """
+
+    def __init__(self, db: Database, read: Read[R]) -> None:
+        self.db = db
+        self.read = read
+        self._waiting: asyncio.Future[R] | None = None
+        self.executions = 0  # statements sent (tests)
+
+    async def get(self) -> R:
+        if self._waiting is None:
+            self._waiting = asyncio.ensure_future(self._run())
+        # Shielded: one caller giving up (its request cancelled) must not cancel the others' read.
+        return await asyncio.shield(self._waiting)
+
+    async def _run(self) -> R:
+        try:
+            async with self.db.session(read_only=True) as session:
+                await session.connection()  # the wait for a pooled connection: callers still join
+                self._waiting = None  # from here on the statement may already be on its way
+                self.executions += 1
+                return await self.read(session)
+        finally:
+            if self._waiting is asyncio.current_task():  # failed before it took a connection
+                self._waiting = None

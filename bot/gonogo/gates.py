@@ -405,8 +405,7 @@ async def run_gate(gate: Gate, ctx: GateContext) -> GateRun:
 
 async def no_open_incidents(gate: Gate, ctx: GateContext) -> Outcome:
     spec: NoOpenIncidentsSpec = gate.spec
-    async with ctx.svc.db.session() as session:
-        found = await open_incidents(session)
+    found = await open_incidents(ctx.svc)
     name = ctx.service.name
     hits = [
         i

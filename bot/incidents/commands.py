@@ -78,8 +78,7 @@ async def _execute(svc: Services, cmd: p.IncidentCommand, inv: Invocation) -> Re
             )
             return Reply(message=r.message("incident/done", text=f"{incident.ref} resolved."))
         case p.ListOpen():
-            async with svc.db.session(read_only=True) as session:
-                incidents = await open_incidents(session)
+            incidents = await open_incidents(svc)
             return Reply(message=r.message("incident/list", incidents=incidents, now=svc.clock.now()))
         case p.Show():
             return await show(svc, cmd, inv)

@@ -23,8 +23,7 @@ ReleaseState = Callable[[Services, datetime], Awaitable[tuple[list[DeployEvent],
 
 async def local_state(svc: Services) -> LocalState:
     """cmdcenter's own incidents, plus the release ledger and freezes when the releases area is present."""
-    async with svc.db.session() as session:
-        incidents = await open_incidents(session)
+    incidents = await open_incidents(svc)
     deploys: list[DeployEvent] = []
     freezes: list[Freeze] = []
     provider: ReleaseState | None = svc.extras.get("release_state")
