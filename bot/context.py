@@ -21,6 +21,10 @@ def without_nul(value: Any) -> Any:
     return value
 
 
+# Marks a stored slash command run again after a crash (``commands.events``): nobody waits for its ack.
+REPLAY = "cmdcenter_replay"
+
+
 class Invocation(BaseModel):
     """Who asked, where, and how to answer them."""
 
@@ -32,6 +36,7 @@ class Invocation(BaseModel):
     trigger_id: str | None = None
     response_url: str | None = None
     team_id: str | None = None
+    replayed: bool = False  # run again after a crash: its ack reaches nobody
 
     @classmethod
     def from_command(cls, body: dict[str, Any]) -> Invocation:
@@ -44,6 +49,7 @@ class Invocation(BaseModel):
             trigger_id=body.get("trigger_id"),
             response_url=body.get("response_url"),
             team_id=body.get("team_id"),
+            replayed=REPLAY in body,
         )
 
     @classmethod

@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     inbox_stale: float = Field(default=30.0, gt=0, validation_alias="CMDCENTER_INBOX_STALE")
     # Slash commands acked but not finished, per process, before the next ack is held back (<= 2 s).
     max_pending_commands: int = Field(default=200, ge=1, validation_alias="CMDCENTER_MAX_PENDING_COMMANDS")
+    # A slash command whose reply is ready this soon answers in its ack (no response_url request);
+    # a slower one is acked then and replies when done. 0: always ack at once.
+    reply_in_ack_within: float = Field(
+        default=0.5, ge=0, le=2.0, validation_alias="CMDCENTER_REPLY_IN_ACK_WITHIN"
+    )
 
     @field_validator("database_url")
     @classmethod

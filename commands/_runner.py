@@ -6,8 +6,10 @@ unavailable"; anything else → an error id, logged with the traceback, never ``
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +27,15 @@ from bot.web import new_error_id
 log = logging.getLogger("cmdcenter.commands")
 
 Respond = Callable[..., Awaitable[Any]]
+Ack = Callable[..., Awaitable[Any]]
+
+
+@dataclass
+class Handover:
+    """A command's reply on its way to the listener that waits to put it in the ack."""
+
+    reply: asyncio.Future[dict[str, Any] | None]
+    waiting: bool = True
 
 
 class CommandRunner:
@@ -47,8 +58,35 @@ class CommandRunner:
         what = f"{inv.command or 'interaction'} by {inv.user_id}"
         self.svc.spawn(self.run(inv, respond, action), what=what)
 
+    async def answer(
+        self, inv: Invocation, ack: Ack, respond: Respond, action: Callable[[], Awaitable[Reply | None]]
+    ) -> None:
+        """A slash command: its reply goes in the ack when ready within ``reply_in_ack_within`` seconds
+        (Slack shows it as the command's reply; no second request, to its response_url). Otherwise the
+        ack goes then, and the reply through the response_url when the command is done."""
+        budget = 0.0 if inv.replayed else self.svc.settings.reply_in_ack_within
+        if budget <= 0:
+            await ack()
+            self.start(inv, respond, action)
+            return
+        handover = Handover(asyncio.get_running_loop().create_future())
+        what = f"{inv.command} by {inv.user_id}"
+        self.svc.spawn(self.run(inv, respond, action, handover=handover), what=what)
+        try:
+            payload = await asyncio.wait_for(asyncio.shield(handover.reply), budget)
+        except TimeoutError:
+            payload = handover.reply.result() if handover.reply.done() else None
+        finally:
+            handover.waiting = False  # from now on the command replies through its response_url
+        await (ack(payload) if payload else ack())
+
     async def run(
-        self, inv: Invocation, respond: Respond | None, action: Callable[[], Awaitable[Reply | None]]
+        self,
+        inv: Invocation,
+        respond: Respond | None,
+        action: Callable[[], Awaitable[Reply | None]],
+        *,
+        handover: Handover | None = None,
     ) -> None:
         render = self.svc.renderer
         outcome, error_id, detail = "ok", None, ""
@@ -79,6 +117,12 @@ class CommandRunner:
         # The audit row first: whoever sees the answer can find the invocation in the audit log.
         done = ("done" if outcome != "unavailable" else "failed") if inbox_key else None
         await self.audit(inv, outcome, error_id=error_id, detail=detail, inbox=(inbox_key, done))
+        if handover is not None and handover.waiting:  # the listener puts the reply in the ack
+            handover.waiting = False
+            handover.reply.set_result(
+                reply.payload() if reply is not None and reply.message is not None else None
+            )
+            return
         if reply is not None and reply.message is not None and respond is not None:
             try:
                 if inv.response_url:  # through the Chat port (its shared HTTP session)

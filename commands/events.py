@@ -14,6 +14,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from bot.app import Services
+from bot.context import REPLAY
 from bot.errors import Unavailable
 from bot.web import new_error_id
 from commands._runner import CommandRunner
@@ -21,7 +22,6 @@ from commands._runner import CommandRunner
 log = logging.getLogger("cmdcenter.events")
 
 EVENTS = ("reaction_added", "reaction_removed", "message", "app_home_opened")
-REPLAY = "cmdcenter_replay"
 
 
 class RecordRequest(AsyncMiddleware):

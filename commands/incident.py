@@ -16,9 +16,8 @@ from commands._runner import CommandRunner
 def register(app: AsyncApp, svc: Services, runner: CommandRunner) -> None:
     @app.command("/incident")
     async def handle_incident(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        await ack()
         inv = Invocation.from_command(body)
-        runner.start(inv, respond, lambda: incidents.handle(svc, inv))
+        await runner.answer(inv, ack, respond, lambda: incidents.handle(svc, inv))
 
     @app.view(incidents.DECLARE_VIEW)
     async def handle_declare_view(ack: AsyncAck, body: dict[str, Any]) -> None:

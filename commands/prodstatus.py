@@ -15,6 +15,5 @@ from commands._runner import CommandRunner
 def register(app: AsyncApp, svc: Services, runner: CommandRunner) -> None:
     @app.command("/prodstatus")
     async def handle_prodstatus(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        await ack()
         inv = Invocation.from_command(body)
-        runner.start(inv, respond, lambda: prodstatus.handle(svc, inv))
+        await runner.answer(inv, ack, respond, lambda: prodstatus.handle(svc, inv))

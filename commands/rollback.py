@@ -15,9 +15,8 @@ from commands._runner import CommandRunner
 def register(app: AsyncApp, svc: Services, runner: CommandRunner) -> None:
     @app.command("/rollback")
     async def handle_rollback(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        await ack()
         inv = Invocation.from_command(body)
-        runner.start(inv, respond, lambda: releases.handle_rollback(svc, inv))
+        await runner.answer(inv, ack, respond, lambda: releases.handle_rollback(svc, inv))
 
     @app.action(releases.CONFIRM_ACTION)
     async def handle_confirm(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:

@@ -74,6 +74,7 @@ class SlackWorkspace:
         self.calls: list[Call] = []
         self.violations: list[str] = []
         self.response_urls: dict[str, list[JsonDict]] = {}
+        self.ack_replies: set[str] = set()  # response URL tokens whose command was answered in its ack
         self.response_targets: dict[str, ResponseTarget] = {}
         self.triggers: dict[str, str] = {}
         """Trigger ids the driver handed out -> the user who triggered them."""

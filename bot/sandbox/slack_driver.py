@@ -18,12 +18,13 @@ import json
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 
 from bot.sandbox._slack_models import APP_ID, TEAM_DOMAIN, TEAM_ID, JsonDict, View
 from bot.sandbox._slack_workspace import SlackWorkspace
+from bot.sandbox.slack_emulator import record_ack_reply
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -66,11 +67,24 @@ class SlackDriver:
 
     def send(self, request: SignedRequest) -> httpx.Response:
         with httpx.Client(timeout=self.timeout) as client:
-            return client.post(self.bot_url, content=request.body, headers=request.headers)
+            response = client.post(self.bot_url, content=request.body, headers=request.headers)
+        self._shown(request, response)
+        return response
 
     async def asend(self, request: SignedRequest) -> httpx.Response:
         async with httpx.AsyncClient(timeout=self.timeout) as client:
-            return await client.post(self.bot_url, content=request.body, headers=request.headers)
+            response = await client.post(self.bot_url, content=request.body, headers=request.headers)
+        self._shown(request, response)
+        return response
+
+    def _shown(self, request: SignedRequest, response: httpx.Response) -> None:
+        """What Slack does with a slash command's ack: a body is the command's reply."""
+        if response.status_code != 200 or request.headers.get("Content-Type") != FORM:
+            return
+        form = dict(parse_qsl(request.body.decode("utf-8")))
+        if "command" in form and "response_url" in form:
+            content_type = response.headers.get("content-type", "")
+            record_ack_reply(self.workspace, form["response_url"], response.content, content_type)
 
     def command(
         self,

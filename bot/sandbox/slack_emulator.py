@@ -247,7 +247,8 @@ class _EmulatorApp:
                 return PlainTextResponse("invalid_payload", status_code=400)
             posted = self.ws.response_urls.setdefault(token, [])
             posted.append(body)
-            if len(posted) > MAX_RESPONSE_URL_USES:
+            uses = len(posted) - (token in self.ws.ack_replies)  # a reply in the ack is not a use
+            if uses > MAX_RESPONSE_URL_USES:
                 self.ws.add_violation(f"response_url: used {len(posted)} times (max {MAX_RESPONSE_URL_USES})")
                 return PlainTextResponse("used_url", status_code=404)
             problems = _response_problems(body)
@@ -341,6 +342,39 @@ def _pop_token(args: JsonDict) -> str | None:
 
 
 # --- response URLs ------------------------------------------------------------------------------
+
+
+def record_ack_reply(ws: SlackWorkspace, response_url: str, body: bytes, content_type: str) -> None:
+    """A slash command's ack with a body: Slack shows it as it would a first ``response_url`` reply
+    (https://api.slack.com/interactivity/slash-commands#responding_immediate_response), so it is
+    checked and recorded with those. An empty ack shows nothing."""
+    if not body.strip():
+        return
+    token = response_url.rstrip("/").rsplit("/", 1)[-1]
+    reply: Any
+    if "json" in content_type:
+        try:
+            reply = json.loads(body)
+        except ValueError:
+            reply = None
+    else:
+        reply = {"text": body.decode("utf-8", "replace")}
+    with ws.lock:
+        target = ws.response_targets.get(token)
+        if target is None:
+            return
+        if not isinstance(reply, dict):
+            ws.add_violation("slash command ack: a JSON body must be an object")
+            return
+        if "text" not in reply and "blocks" not in reply:
+            return  # no message in it (an ack such as {"ok": true}): nothing is shown
+        ws.ack_replies.add(token)
+        ws.response_urls.setdefault(token, []).insert(0, reply)
+        problems = _response_problems(reply)
+        if problems:
+            ws.add_violation("slash command ack: " + "; ".join(problems))
+            return
+        _apply_response(ws, target, reply)
 
 
 def _response_problems(body: JsonDict) -> list[str]:

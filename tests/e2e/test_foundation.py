@@ -30,6 +30,29 @@ def test_help_is_acked_fast_and_answered(bot: BotHarness, command: str) -> None:
     assert [(r.command, r.text, r.outcome, r.user_id) for r in rows] == [(command, "help", "ok", "U_ALICE")]
 
 
+def test_a_reply_ready_at_once_comes_in_the_ack(bot: BotHarness) -> None:
+    """As Slack allows: the ack's body is the reply, so no second request goes to the response_url."""
+    response = bot.command("/incident", "list")
+    assert response.headers["content-type"].startswith("application/json")
+    reply = response.json()
+    assert reply["response_type"] == "ephemeral" and "Open incidents" in json.dumps(reply)
+    assert bot.responses() == [reply] and len(bot.ws.ack_replies) == 1  # shown once, from the ack
+    rows = wait_until(lambda: bot.audit(), message="an audit row")  # written before the ack went
+    assert [(r.command, r.text, r.outcome) for r in rows] == [("/incident", "list", "ok")]
+
+
+def test_a_reply_that_takes_longer_comes_through_the_response_url(
+    tmp_path: Path, slack: SlackEmulator
+) -> None:
+    """With no time allowed (``CMDCENTER_REPLY_IN_ACK_WITHIN=0``) every command acks at once, empty,
+    and replies through its response_url; a slow reply (a hung /prodstatus source) does the same."""
+    with running_bot(tmp_path, slack, settings={"reply_in_ack_within": 0}) as bot:
+        response = bot.command("/incident", "list")
+        assert response.text == ""
+        reply = wait_until(lambda: bot.responses(), message="the reply on the response_url")[-1]
+        assert "Open incidents" in json.dumps(reply) and not bot.ws.ack_replies
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_unknown_words_get_a_short_explanation(bot: BotHarness, command: str) -> None:
     reply = bot.reply_after(command, "frobnicate")

@@ -145,14 +145,16 @@ def test_hung_source_is_unknown_and_the_report_still_arrives(env: Env) -> None:
 
 
 def test_the_ack_does_not_wait_for_the_work(env: Env) -> None:
-    """The listener acks, starts the report and returns: Slack's 200 arrives while a hung source
-    still holds the report back (Bolt's ``process_before_response`` with the work started aside)."""
+    """The listener waits for the reply at most ``reply_in_ack_within`` (0.5 s), then acks: Slack's
+    200 arrives while a hung source still holds the report back, and the report follows through the
+    response_url."""
     env.health.hang("/svc01/healthz")
     before = len(env.bot.responses())
     response = env.bot.command("/prodstatus")
     assert response.text == "" and len(env.bot.responses()) == before  # acked, nothing answered yet
     wait_until(lambda: len(env.bot.responses()) > before, message="the report", timeout=10)
     assert "timed out" in json.dumps(env.bot.responses()[before])
+    assert not env.bot.ws.ack_replies
 
 
 def test_share_posts_in_channel_and_help(env: Env) -> None:
