@@ -8,7 +8,7 @@ from bot.errors import UsageError
 
 
 def usage(svc: Services, command: str) -> str:
-    return svc.renderer.text(f"help/{command}")
+    return svc.renderer.fixed_text(f"help/{command}")
 
 
 async def command_help(svc: Services, command: str, text: str) -> Reply:

@@ -139,6 +139,7 @@ class Renderer:
 
     def __init__(self, templates_dir: Path | None = None) -> None:
         self.templates_dir = templates_dir or default_templates_dir()
+        self._fixed: dict[str, Mrkdwn] = {}
 
     def _env(self, finalize: Any) -> jinja2.Environment:
         env = jinja2.Environment(  # noqa: S701 - escaping is done by ``finalize`` for Slack, not HTML
@@ -182,7 +183,10 @@ class Renderer:
         except json.JSONDecodeError as exc:
             raise ValueError(f"template {name}.json.j2 rendered invalid JSON: {exc}") from exc
         blocks = enforce_limits(list(data.get("blocks", [])))
-        return RenderedMessage(text=truncate(data.get("text", ""), MAX_MESSAGE_TEXT), blocks=blocks)
+        # Built without validation: JSON our own template produced, within Block Kit's limits.
+        return RenderedMessage.model_construct(
+            text=truncate(data.get("text", ""), MAX_MESSAGE_TEXT), blocks=blocks
+        )
 
     def view(self, name: str, **context: Any) -> JSON:
         """Render ``templates/<name>.json.j2`` into a modal view dict."""
@@ -193,6 +197,13 @@ class Renderer:
     def text(self, name: str, **context: Any) -> Mrkdwn:
         """Render ``templates/<name>.mrkdwn.j2``; the result is trusted mrkdwn (user text escaped)."""
         return Mrkdwn(self._mrkdwn_env.get_template(f"{name}.mrkdwn.j2").render(**context).strip())
+
+    def fixed_text(self, name: str) -> Mrkdwn:
+        """``text(name)`` of a template that takes no context (help): rendered once."""
+        found = self._fixed.get(name)
+        if found is None:
+            found = self._fixed[name] = self.text(name)
+        return found
 
     def document(self, name: str, **context: Any) -> str:
         return self._doc_env.get_template(f"{name}.md.j2").render(**context).strip() + "\n"

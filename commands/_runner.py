@@ -32,10 +32,17 @@ Ack = Callable[..., Awaitable[Any]]
 
 @dataclass
 class Handover:
-    """A command's reply on its way to the listener that waits to put it in the ack."""
+    """A command's reply on its way to the listener that waits to put it in the ack. ``reply`` is
+    pending exactly while ``waiting``: the command sets it, or ``give_up`` (the time is up) does, to
+    None, and from then on the command replies through its response_url."""
 
     reply: asyncio.Future[dict[str, Any] | None]
     waiting: bool = True
+
+    def give_up(self) -> None:
+        if self.waiting:
+            self.waiting = False
+            self.reply.set_result(None)
 
 
 class CommandRunner:
@@ -69,14 +76,15 @@ class CommandRunner:
             await ack()
             self.start(inv, respond, action)
             return
-        handover = Handover(asyncio.get_running_loop().create_future())
+        loop = asyncio.get_running_loop()
+        handover = Handover(loop.create_future())
         what = f"{inv.command} by {inv.user_id}"
         self.svc.spawn(self.run(inv, respond, action, handover=handover), what=what)
+        timer = loop.call_later(budget, handover.give_up)
         try:
-            payload = await asyncio.wait_for(asyncio.shield(handover.reply), budget)
-        except TimeoutError:
-            payload = handover.reply.result() if handover.reply.done() else None
+            payload = await handover.reply
         finally:
+            timer.cancel()
             handover.waiting = False  # from now on the command replies through its response_url
         await (ack(payload) if payload else ack())
 
