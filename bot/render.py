@@ -140,6 +140,7 @@ class Renderer:
     def __init__(self, templates_dir: Path | None = None) -> None:
         self.templates_dir = templates_dir or default_templates_dir()
         self._fixed: dict[str, Mrkdwn] = {}
+        self._fixed_json: dict[tuple[str, ...], str] = {}
 
     def _env(self, finalize: Any) -> jinja2.Environment:
         env = jinja2.Environment(  # noqa: S701 - escaping is done by ``finalize`` for Slack, not HTML
@@ -187,6 +188,16 @@ class Renderer:
         return RenderedMessage.model_construct(
             text=truncate(data.get("text", ""), MAX_MESSAGE_TEXT), blocks=blocks
         )
+
+    def fixed_message(self, name: str, **context: str) -> RenderedMessage:
+        """``message(name, **context)`` for a message that never changes (help): rendered once, and
+        each caller gets a copy of its own (parsed from the rendered JSON: cheaper than rendering)."""
+        key = (name, *(f"{k}={v}" for k, v in sorted(context.items())))
+        raw = self._fixed_json.get(key)
+        if raw is None:
+            raw = self._fixed_json[key] = json.dumps(self.message(name, **context).payload())
+        data = json.loads(raw)
+        return RenderedMessage.model_construct(text=data["text"], blocks=data["blocks"])
 
     def view(self, name: str, **context: Any) -> JSON:
         """Render ``templates/<name>.json.j2`` into a modal view dict."""

@@ -11,7 +11,7 @@ from bot.context import Invocation, Reply
 from bot.errors import UsageError
 from bot.gonogo import parse as p
 from bot.gonogo import service
-from bot.help import usage
+from bot.help import help_reply, usage
 
 FOREIGN = p.FOREIGN
 SUBCOMMANDS = frozenset({"status", "exception", "help"})  # and "<service> <version> [env]"
@@ -32,7 +32,7 @@ async def _execute(svc: Services, cmd: p.GoNoGoCommand, inv: Invocation) -> Repl
         case p.Foreign():
             return None
         case p.Help():
-            return Reply(message=r.message("help/reply", command="gonogo", usage=usage(svc, "gonogo")))
+            return help_reply(svc, "gonogo")
         case p.Status(service=name):
             found = await service.status(svc, service=name)
             return Reply(message=r.message("gonogo/status", status=found))

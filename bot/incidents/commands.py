@@ -8,7 +8,7 @@ from bot.app import Services
 from bot.config import SEVERITIES, Severity
 from bot.context import Invocation, Reply, without_nul
 from bot.errors import NotFound, UsageError
-from bot.help import usage
+from bot.help import help_reply, usage
 from bot.incidents import parse as p
 from bot.incidents import postmortem, service, timeline
 from bot.incidents.store import get_incident, incident_for, open_incidents
@@ -39,7 +39,7 @@ async def _execute(svc: Services, cmd: p.IncidentCommand, inv: Invocation) -> Re
     r = svc.renderer
     match cmd:
         case p.Help():
-            return Reply(message=r.message("help/reply", command="incident", usage=usage(svc, "incident")))
+            return help_reply(svc, "incident")
         case p.Declare(title=None):
             if not inv.trigger_id:
                 raise UsageError("Give a severity and a title: `/incident declare sev2 Checkout 502s`.")

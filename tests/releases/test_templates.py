@@ -145,3 +145,15 @@ def test_freeze_messages(lifted: bool) -> None:
     check(r.message("freeze/deploy_during", release=release, freezes=[FREEZE]))
     line = r.text("freeze/incident_card", freezes=[FREEZE])
     assert line.startswith(":snowflake:") and "<!channel>" not in line
+
+
+def test_a_fixed_message_is_rendered_once_and_each_caller_gets_its_own_copy() -> None:
+    renderer = Renderer()
+    usage = renderer.fixed_text("help/rollback")
+    assert usage is renderer.fixed_text("help/rollback")
+    first = renderer.fixed_message("help/reply", command="rollback", usage=usage)
+    assert first == renderer.message("help/reply", command="rollback", usage=usage)
+    first.blocks[0]["text"]["text"] = "changed by one caller"
+    second = renderer.fixed_message("help/reply", command="rollback", usage=usage)
+    assert second.blocks[0]["text"]["text"] == "/rollback"
+    assert renderer.fixed_message("help/reply", command="gonogo", usage=usage).text == "/gonogo help"
