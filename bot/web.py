@@ -55,7 +55,8 @@ def build_web(app: AsyncApp, services: Services, *, extra_routes: list[Route] | 
         if len(body) > MAX_BODY:
             return PlainTextResponse("payload too large", status_code=413)
         kind = _kind(request, body)
-        telemetry.requests.labels(kind).inc()
+        requests, ack_seconds = telemetry.request_metrics(kind)
+        requests.inc()
         try:
             body.decode("utf-8")
         except UnicodeDecodeError:
@@ -73,7 +74,7 @@ def build_web(app: AsyncApp, services: Services, *, extra_routes: list[Route] | 
             telemetry.errors.labels("unexpected").inc()
             log.exception("error %s handling a %s request", error_id, kind)
             return PlainTextResponse(f"could not process the request (error id {error_id})", status_code=400)
-        telemetry.ack_seconds.labels(kind).observe(time.perf_counter() - started)
+        ack_seconds.observe(time.perf_counter() - started)
         return response
 
     async def healthz(_: Request) -> Response:

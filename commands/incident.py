@@ -13,12 +13,14 @@ from bot.incidents import statuspage, timeline
 from commands._runner import CommandRunner
 
 
-def register(app: AsyncApp, svc: Services, runner: CommandRunner) -> None:
+def register_command(app: AsyncApp, svc: Services, runner: CommandRunner) -> None:
     @app.command("/incident")
     async def handle_incident(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         inv = Invocation.from_command(body)
         await runner.answer(inv, ack, respond, lambda: incidents.handle(svc, inv))
 
+
+def register(app: AsyncApp, svc: Services, runner: CommandRunner) -> None:
     @app.view(incidents.DECLARE_VIEW)
     async def handle_declare_view(ack: AsyncAck, body: dict[str, Any]) -> None:
         errors = incidents.validate_declare_view(body["view"])

@@ -12,7 +12,7 @@ from bot.status import prodstatus
 from commands._runner import CommandRunner
 
 
-def register(app: AsyncApp, svc: Services, runner: CommandRunner) -> None:
+def register_command(app: AsyncApp, svc: Services, runner: CommandRunner) -> None:
     @app.command("/prodstatus")
     async def handle_prodstatus(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         inv = Invocation.from_command(body)

@@ -12,12 +12,14 @@ from bot.releases import commands as releases
 from commands._runner import CommandRunner
 
 
-def register(app: AsyncApp, svc: Services, runner: CommandRunner) -> None:
+def register_command(app: AsyncApp, svc: Services, runner: CommandRunner) -> None:
     @app.command("/rollback")
     async def handle_rollback(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         inv = Invocation.from_command(body)
         await runner.answer(inv, ack, respond, lambda: releases.handle_rollback(svc, inv))
 
+
+def register(app: AsyncApp, svc: Services, runner: CommandRunner) -> None:
     @app.action(releases.CONFIRM_ACTION)
     async def handle_confirm(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
