@@ -62,10 +62,13 @@ async def _insert_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> lis
     return results
 
 
-# Built once (its cache key is memoized on it): the keys are an expanding IN parameter.
+# Built once (its cache key is memoized on it): the keys are an expanding IN parameter. On the table,
+# not the ORM entity: nothing here is loaded in the session, and the ORM's bulk-update path (its
+# session synchronisation) cost more than the statement.
+_EVENTS = ProcessedEvent.__table__  # type: ignore[attr-defined]
 _MARK = (
-    sa.update(ProcessedEvent)
-    .where(col(ProcessedEvent.event_id).in_(sa.bindparam("keys", expanding=True)))
+    sa.update(_EVENTS)
+    .where(_EVENTS.c.event_id.in_(sa.bindparam("keys", expanding=True)))
     .values(status=sa.bindparam("new_status"), processed_at=sa.bindparam("at"))
 )
 
