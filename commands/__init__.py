@@ -13,11 +13,11 @@ COMMANDS = ("/incident", "/gonogo", "/rollback", "/prodstatus")
 
 def register_all(app: AsyncApp, services: Services) -> None:
     runner = CommandRunner(services)
-    # Bolt tries the listeners in this order, building each matcher's arguments: the four slash
-    # commands and the events (the requests that come in bursts) first, then the buttons and modals.
+    # Bolt tries the listeners in this order, building each matcher's arguments: the events (one
+    # listener; reactions come in bursts) and the four slash commands first, then buttons and modals.
+    events.register(app, services, runner)
     for module in (incident, gonogo, rollback, prodstatus):
         module.register_command(app, services, runner)
-    events.register(app, services, runner)
     incident.register(app, services, runner)
     gonogo_actions.register(app, services, runner)
     rollback.register(app, services, runner)
