@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,21 +27,15 @@ log = logging.getLogger("cmdcenter.commands")
 
 Respond = Callable[..., Awaitable[Any]]
 Ack = Callable[..., Awaitable[Any]]
+# A command's reply on its way to the listener that waits to put it in the ack. While it is pending
+# the listener is waiting; once done (the reply, or None when the time is up, or cancelled with the
+# listener) the command replies through its response_url.
+Handover = asyncio.Future[dict[str, Any] | None]
 
 
-@dataclass
-class Handover:
-    """A command's reply on its way to the listener that waits to put it in the ack. ``reply`` is
-    pending exactly while ``waiting``: the command sets it, or ``give_up`` (the time is up) does, to
-    None, and from then on the command replies through its response_url."""
-
-    reply: asyncio.Future[dict[str, Any] | None]
-    waiting: bool = True
-
-    def give_up(self) -> None:
-        if self.waiting:
-            self.waiting = False
-            self.reply.set_result(None)
+def _give_up(handover: Handover) -> None:
+    if not handover.done():
+        handover.set_result(None)
 
 
 class CommandRunner:
@@ -77,15 +70,14 @@ class CommandRunner:
             self.start(inv, respond, action)
             return
         loop = asyncio.get_running_loop()
-        handover = Handover(loop.create_future())
+        handover: Handover = loop.create_future()
         what = f"{inv.command} by {inv.user_id}"
         self.svc.spawn(self.run(inv, respond, action, handover=handover), what=what)
-        timer = loop.call_later(budget, handover.give_up)
+        timer = loop.call_later(budget, _give_up, handover)
         try:
-            payload = await handover.reply
+            payload = await handover
         finally:
             timer.cancel()
-            handover.waiting = False  # from now on the command replies through its response_url
         await (ack(payload) if payload else ack())
 
     async def run(
@@ -125,18 +117,16 @@ class CommandRunner:
         # The audit row first: whoever sees the answer can find the invocation in the audit log.
         done = ("done" if outcome != "unavailable" else "failed") if inbox_key else None
         await self.audit(inv, outcome, error_id=error_id, detail=detail, inbox=(inbox_key, done))
-        if handover is not None and handover.waiting:  # the listener puts the reply in the ack
-            handover.waiting = False
-            handover.reply.set_result(
-                reply.payload() if reply is not None and reply.message is not None else None
-            )
+        payload = reply.payload() if reply is not None and reply.message is not None else None
+        if handover is not None and not handover.done():  # the listener puts the reply in the ack
+            handover.set_result(payload)
             return
-        if reply is not None and reply.message is not None and respond is not None:
+        if payload is not None and respond is not None:
             try:
                 if inv.response_url:  # through the Chat port (its shared HTTP session)
-                    await self.svc.chat.respond(response_url=inv.response_url, payload=reply.payload())
+                    await self.svc.chat.respond(response_url=inv.response_url, payload=payload)
                 else:
-                    await respond(**reply.payload())
+                    await respond(**payload)
             except Exception:
                 log.exception("could not answer %s for %s", inv.command, inv.user_id)
 
