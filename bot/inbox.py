@@ -9,6 +9,10 @@ row done; the worker re-processes rows left ``received`` by a crash.
 A slash command is marked ``processing`` when it starts; a crash after that does not replay it
 (it may have half-happened), unless its area declared it *resumable* (``resumable``): idempotent
 by construction, like a declaration, which is deduplicated by declarer and title.
+
+A command its area declared *read-only* (``read_only``; resumable too) is recorded only when its
+reply misses the ack (``commands._runner.CommandRunner.answer``): a reply that goes in the ack leaves
+nothing to lose after it, and the same read run twice is harmless.
 """
 
 from __future__ import annotations
@@ -90,6 +94,7 @@ class Inbox:
         self.room_timeout = ROOM_TIMEOUT
         self._handlers: dict[str, EventHandler] = {}
         self._resumable: list[Callable[[dict[str, Any]], bool]] = []
+        self._read_only: list[Callable[[dict[str, Any]], bool]] = []
         self._running: set[str] = set()  # commands this process recorded and has not finished
         self._events_here: set[str] = set()  # events waiting for a handler slot or running here
         self._room: collections.deque[asyncio.Future[None]] = collections.deque()
@@ -101,9 +106,18 @@ class Inbox:
         """Declare slash commands (by their stored body) safe to run again after a crash mid-way."""
         self._resumable.append(predicate)
 
+    def read_only(self, predicate: Callable[[dict[str, Any]], bool]) -> None:
+        """Declare slash commands (by their body) that only read: no side effect, nothing written but
+        their audit row. They may run again after a crash, and are recorded only when their reply
+        does not go in the ack."""
+        self._read_only.append(predicate)
+
+    def is_read_only(self, body: dict[str, Any]) -> bool:
+        return any(predicate(body) for predicate in self._read_only)
+
     def is_resumable(self, body: dict[str, Any]) -> bool:
         """A slash command (``{"command": ..., "text": ...}``) that may run again after a crash."""
-        return any(predicate(body) for predicate in self._resumable)
+        return any(predicate(body) for predicate in self._resumable) or self.is_read_only(body)
 
     def _may_resume(self, row: ProcessedEvent) -> bool:
         if row.status == "received":
@@ -227,7 +241,7 @@ class Inbox:
             col(ProcessedEvent.event_type) == "command",
             col(ProcessedEvent.processed_at) < cutoff,
         )
-        condition = sa.or_(received, started) if self._resumable else received
+        condition = sa.or_(received, started) if self._resumable or self._read_only else received
         async with self.db.session(read_only=True) as session:
             rows = list(
                 (

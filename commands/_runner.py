@@ -28,14 +28,19 @@ log = logging.getLogger("cmdcenter.commands")
 Respond = Callable[..., Awaitable[Any]]
 Ack = Callable[..., Awaitable[Any]]
 # A command's reply on its way to the listener that waits to put it in the ack. While it is pending
-# the listener is waiting; once done (the reply, or None when the time is up, or cancelled with the
-# listener) the command replies through its response_url.
+# the listener is waiting; once done (the reply, ``{}`` for none; or None when the time is up, or
+# cancelled with the listener) the command replies through its response_url.
 Handover = asyncio.Future[dict[str, Any] | None]
 
 
 def _give_up(handover: Handover) -> None:
     if not handover.done():
         handover.set_result(None)
+
+
+def _missed(handover: Handover) -> bool:
+    """The time for a reply in the ack was up (or the listener was cancelled) before the reply."""
+    return not handover.done() or handover.cancelled() or handover.result() is None
 
 
 class CommandRunner:
@@ -59,26 +64,57 @@ class CommandRunner:
         self.svc.spawn(self.run(inv, respond, action), what=what)
 
     async def answer(
-        self, inv: Invocation, ack: Ack, respond: Respond, action: Callable[[], Awaitable[Reply | None]]
+        self,
+        inv: Invocation,
+        ack: Ack,
+        respond: Respond,
+        action: Callable[[], Awaitable[Reply | None]],
+        *,
+        body: dict[str, Any],
     ) -> None:
-        """A slash command: its reply goes in the ack when ready within ``reply_in_ack_within`` seconds
-        (Slack shows it as the command's reply; no second request, to its response_url). Otherwise the
-        ack goes then, and the reply through the response_url when the command is done."""
+        """A slash command: recorded in the inbox, then acked. Its reply goes in the ack when ready
+        within ``reply_in_ack_within`` seconds (Slack shows it as the command's reply; no second
+        request, to its response_url). Otherwise the ack goes then, and the reply through the
+        response_url when the command is done.
+
+        A read-only command (``Inbox.read_only``) is recorded only when its reply misses the ack: a
+        reply in the ack leaves nothing to lose after it, so it costs no inbox row."""
         budget = 0.0 if inv.replayed else self.svc.settings.reply_in_ack_within
+        deferred = budget > 0 and self.svc.inbox.is_read_only(body)
+        if not inv.replayed and not deferred and not await self._record(body):
+            await ack()  # the same invocation twice (one trigger id): answered by the first
+            return
         if budget <= 0:
             await ack()
             self.start(inv, respond, action)
             return
         loop = asyncio.get_running_loop()
         handover: Handover = loop.create_future()
+        recorded: asyncio.Future[None] | None = loop.create_future() if deferred else None
         what = f"{inv.command} by {inv.user_id}"
-        self.svc.spawn(self.run(inv, respond, action, handover=handover), what=what)
+        self.svc.spawn(self.run(inv, respond, action, handover=handover, recorded=recorded), what=what)
         timer = loop.call_later(budget, _give_up, handover)
         try:
             payload = await handover
         finally:
             timer.cancel()
+            if recorded is not None and _missed(handover):
+                # The reply misses the ack: record the command before acking, as any other; the
+                # run waits for this to mark it done.
+                try:
+                    await self._record(body)
+                finally:
+                    recorded.set_result(None)
         await (ack(payload) if payload else ack())
+
+    async def _record(self, body: dict[str, Any]) -> bool:
+        """Record a slash command before its ack; False when this invocation was recorded before.
+        Without the database it is not recorded: the command itself answers "temporarily
+        unavailable"."""
+        try:
+            return await self.svc.inbox.record_command(body)
+        except Unavailable:
+            return True
 
     async def run(
         self,
@@ -87,10 +123,15 @@ class CommandRunner:
         action: Callable[[], Awaitable[Reply | None]],
         *,
         handover: Handover | None = None,
+        recorded: asyncio.Future[None] | None = None,
     ) -> None:
+        """Run a command and answer it: in the ack (``handover``, while the listener still waits),
+        or through its response_url. ``recorded``: a read-only command's inbox row, written by the
+        listener only if the reply misses the ack."""
         render = self.svc.renderer
         outcome, error_id, detail = "ok", None, ""
-        inbox_key = command_key(inv.trigger_id) if inv.command.startswith("/") and inv.trigger_id else None
+        slash = inv.command.startswith("/") and bool(inv.trigger_id)
+        inbox_key = command_key(inv.trigger_id or "") if slash and recorded is None else None
         try:
             if inbox_key and not self.svc.inbox.is_resumable({"command": inv.command, "text": inv.text}):
                 # A crash from here on must not run it again (it may have half happened); a
@@ -115,12 +156,15 @@ class CommandRunner:
         if outcome not in ("ok", "usage", "refused"):
             self.svc.telemetry.errors.labels(outcome).inc()
         # The audit row first: whoever sees the answer can find the invocation in the audit log.
-        done = ("done" if outcome != "unavailable" else "failed") if inbox_key else None
+        done = "done" if outcome != "unavailable" else "failed"
         await self.audit(inv, outcome, error_id=error_id, detail=detail, inbox=(inbox_key, done))
         payload = reply.payload() if reply is not None and reply.message is not None else None
         if handover is not None and not handover.done():  # the listener puts the reply in the ack
-            handover.set_result(payload)
+            handover.set_result(payload or {})
             return
+        if recorded is not None and slash:  # missed the ack: the listener recorded it; now done
+            await recorded
+            await self._mark(command_key(inv.trigger_id or ""), done)
         if payload is not None and respond is not None:
             try:
                 if inv.response_url:  # through the Chat port (its shared HTTP session)
@@ -129,6 +173,12 @@ class CommandRunner:
                     await respond(**payload)
             except Exception:
                 log.exception("could not answer %s for %s", inv.command, inv.user_id)
+
+    async def _mark(self, key: str, status: str) -> None:
+        try:
+            await self.svc.inbox.mark(key, status)
+        except Unavailable:
+            log.warning("inbox row %s not marked %s (database unavailable)", key, status)
 
     async def audit(
         self,

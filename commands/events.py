@@ -15,7 +15,6 @@ from slack_bolt.response import BoltResponse
 
 from bot.app import Services
 from bot.context import REPLAY
-from bot.errors import Unavailable
 from bot.web import new_error_id
 from commands._runner import CommandRunner
 
@@ -25,9 +24,10 @@ EVENTS = ("reaction_added", "reaction_removed", "message", "app_home_opened")
 
 
 class RecordRequest(AsyncMiddleware):
-    """Records each event and slash command in the inbox before Slack gets its 200; a retry or a
-    duplicate is answered 200 without running anything. (A middleware class: Bolt calls it directly,
-    without building the listener arguments as it does for a middleware function.)"""
+    """Records each event in the inbox before Slack gets its 200; a retry or a duplicate is answered
+    200 without running anything. (Slash commands are recorded by ``CommandRunner.answer``, which
+    knows whether the reply goes in the ack. A middleware class: Bolt calls it directly, without
+    building the listener arguments as it does for a middleware function.)"""
 
     def __init__(self, svc: Services) -> None:
         self.svc = svc
@@ -38,12 +38,6 @@ class RecordRequest(AsyncMiddleware):
         body = req.body
         if body.get("type") == "event_callback" and not await self.svc.inbox.record(body):
             return BoltResponse(status=200, body="")  # a retry or a duplicate: already recorded
-        if "command" in body and REPLAY not in body:
-            try:
-                if not await self.svc.inbox.record_command(body):
-                    return BoltResponse(status=200, body="")  # the same invocation twice
-            except Unavailable:
-                pass  # not recorded; the command itself answers "temporarily unavailable"
         return await next()
 
 

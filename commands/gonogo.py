@@ -16,4 +16,4 @@ def register_command(app: AsyncApp, svc: Services, runner: CommandRunner) -> Non
     @app.command("/gonogo")
     async def handle_gonogo(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         inv = Invocation.from_command(body)
-        await runner.answer(inv, ack, respond, lambda: releases.handle_gonogo(svc, inv))
+        await runner.answer(inv, ack, respond, lambda: releases.handle_gonogo(svc, inv), body=body)

@@ -17,7 +17,7 @@ def register_command(app: AsyncApp, svc: Services, runner: CommandRunner) -> Non
     @app.command("/incident")
     async def handle_incident(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         inv = Invocation.from_command(body)
-        await runner.answer(inv, ack, respond, lambda: incidents.handle(svc, inv))
+        await runner.answer(inv, ack, respond, lambda: incidents.handle(svc, inv), body=body)
 
 
 def register(app: AsyncApp, svc: Services, runner: CommandRunner) -> None:

@@ -16,4 +16,4 @@ def register_command(app: AsyncApp, svc: Services, runner: CommandRunner) -> Non
     @app.command("/prodstatus")
     async def handle_prodstatus(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         inv = Invocation.from_command(body)
-        await runner.answer(inv, ack, respond, lambda: prodstatus.handle(svc, inv))
+        await runner.answer(inv, ack, respond, lambda: prodstatus.handle(svc, inv), body=body)

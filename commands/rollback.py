@@ -16,7 +16,7 @@ def register_command(app: AsyncApp, svc: Services, runner: CommandRunner) -> Non
     @app.command("/rollback")
     async def handle_rollback(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         inv = Invocation.from_command(body)
-        await runner.answer(inv, ack, respond, lambda: releases.handle_rollback(svc, inv))
+        await runner.answer(inv, ack, respond, lambda: releases.handle_rollback(svc, inv), body=body)
 
 
 def register(app: AsyncApp, svc: Services, runner: CommandRunner) -> None:

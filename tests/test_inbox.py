@@ -146,3 +146,34 @@ async def test_recover_leaves_alone_an_event_still_waiting_for_a_handler_slot(db
     assert runs == ["Ev0001", "Ev0002"]
     assert set((await _statuses(db)).values()) == {"done"}
     assert await inbox.recover() == 0
+
+
+async def test_read_only_commands_may_run_again(db: Database) -> None:
+    """A read-only command whose reply missed the ack is recorded and, after a crash, replayed."""
+    inbox = Inbox(db)
+    inbox.read_only(lambda body: body.get("text") == "list")
+    assert inbox.is_read_only({"command": "/incident", "text": "list"})
+    assert inbox.is_resumable({"command": "/incident", "text": "list"})
+    assert not inbox.is_resumable(_command("t1"))
+
+
+@pytest.mark.parametrize(
+    ("text", "read_only", "resumable"),
+    [
+        ("", True, False),
+        ("help", True, False),
+        ("LIST", True, False),
+        ("show 12", True, False),
+        ("timeline 2", True, False),
+        ("declare sev2 Checkout down", False, True),
+        ("declare", False, False),
+        ("note the fix is out", False, False),
+        ("resolve", False, False),
+    ],
+)
+def test_which_incident_commands_only_read(text: str, read_only: bool, resumable: bool) -> None:
+    from bot.incidents import is_read_only, is_resumable
+
+    body = {"command": "/incident", "text": text}
+    assert (is_read_only(body), is_resumable(body)) == (read_only, resumable)
+    assert not is_read_only({"command": "/gonogo", "text": text})

@@ -19,17 +19,29 @@ def register(svc: Services) -> None:
     postmortem.register(svc)
     paging.register(svc)
     statuspage.register(svc)
+    svc.inbox.read_only(is_read_only)
     svc.inbox.resumable(is_resumable)
 
 
 READ_ONLY = frozenset({"", "help", "list", "show", "timeline"})
 
 
-def is_resumable(body: dict[str, Any]) -> bool:
-    """``/incident`` invocations that may run again after a crash mid-way: the read-only ones, and
-    ``declare <sev> <title>``, which is deduplicated by declarer and title (no second incident)."""
+def _first_word(body: dict[str, Any]) -> str | None:
+    """The subcommand of an ``/incident`` body (``""`` for none), or None for another command."""
     if body.get("command") != "/incident":
+        return None
+    words = str(body.get("text") or "").split(maxsplit=1)
+    return words[0].lower() if words else ""
+
+
+def is_read_only(body: dict[str, Any]) -> bool:
+    """``/incident`` invocations that only read: help, list, show, timeline."""
+    return _first_word(body) in READ_ONLY
+
+
+def is_resumable(body: dict[str, Any]) -> bool:
+    """``/incident declare <sev> <title>`` may run again after a crash mid-way: it is deduplicated by
+    declarer and title (no second incident). (Read-only invocations may too: ``is_read_only``.)"""
+    if _first_word(body) != "declare":
         return False
-    words = str(body.get("text") or "").split()
-    first = words[0].lower() if words else ""
-    return first in READ_ONLY or (first == "declare" and len(words) > 1)
+    return len(str(body.get("text") or "").split()) > 1

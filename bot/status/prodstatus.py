@@ -88,8 +88,15 @@ def render(svc: Services, report: StatusReport) -> Any:
     return svc.renderer.message("prodstatus/report", report=report, detailed=detailed)
 
 
+def is_read_only(body: dict[str, Any]) -> bool:
+    """Every ``/prodstatus`` only reads (its sources, and the database)."""
+    return body.get("command") == "/prodstatus"
+
+
 def register(svc: Services) -> None:
-    """``GET /api/prodstatus[?scope=...]``: the report as JSON for dashboards (bearer token)."""
+    """``GET /api/prodstatus[?scope=...]``: the report as JSON for dashboards (bearer token); the
+    command declared read-only to the inbox."""
+    svc.inbox.read_only(is_read_only)
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -39,6 +40,49 @@ def test_a_reply_ready_at_once_comes_in_the_ack(bot: BotHarness) -> None:
     assert bot.responses() == [reply] and len(bot.ws.ack_replies) == 1  # shown once, from the ack
     rows = wait_until(lambda: bot.audit(), message="an audit row")  # written before the ack went
     assert [(r.command, r.text, r.outcome) for r in rows] == [("/incident", "list", "ok")]
+    assert bot.rows(ProcessedEvent) == []  # read-only and answered in the ack: nothing to replay
+
+
+def test_a_command_that_writes_is_recorded_before_its_ack_and_runs_once(bot: BotHarness) -> None:
+    """A command with effects is in the inbox before Slack gets its 200; the same invocation again
+    (its trigger id) is acked without running a second time."""
+    first = bot.command("/incident", "declare sev3 Once only", trigger_id="T.dup.1")
+    assert "Once only" in json.dumps(first.json())
+    (row,) = bot.rows(ProcessedEvent)
+    assert row.event_id == "cmd:T.dup.1" and row.status == "done"
+    again = bot.command("/incident", "declare sev3 Once only", trigger_id="T.dup.1")
+    assert again.text == ""
+    bot.settle()
+    assert len(bot.incidents()) == 1
+    assert [r.text for r in bot.audit()] == ["declare sev3 Once only"]
+
+
+def test_a_read_only_reply_finished_after_the_time_is_up_is_recorded_and_marked_done(
+    tmp_path: Path, slack: SlackEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reply is ready but its audit row is slow, and the time for the ack runs out meanwhile: the
+    command is recorded before the (empty) ack, answered through its response_url, and marked done:
+    not left for the worker to replay."""
+    import asyncio
+
+    from commands._runner import CommandRunner
+
+    audit = CommandRunner.audit
+
+    async def slow_audit(self: CommandRunner, *args: Any, **kwargs: Any) -> None:
+        await asyncio.sleep(0.3)
+        await audit(self, *args, **kwargs)
+
+    monkeypatch.setattr(CommandRunner, "audit", slow_audit)
+    with running_bot(tmp_path, slack, settings={"reply_in_ack_within": 0.05}) as bot:
+        response = bot.command("/incident", "list", trigger_id="T.late.1")
+        assert response.text == ""
+        reply = wait_until(lambda: bot.responses(), message="the reply on the response_url")
+        assert len(reply) == 1 and "Open incidents" in json.dumps(reply[0]) and not bot.ws.ack_replies
+        wait_until(
+            lambda: [(r.event_id, r.status) for r in bot.rows(ProcessedEvent)] == [("cmd:T.late.1", "done")],
+            message="the command recorded, then marked done",
+        )
 
 
 def test_a_reply_that_takes_longer_comes_through_the_response_url(

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bot.db.models import ProcessedEvent
 from bot.sandbox.health_fake import HealthFake
 from bot.sandbox.prometheus_fake import PrometheusFake
 from bot.sandbox.server import serve_in_thread
@@ -150,11 +151,22 @@ def test_the_ack_does_not_wait_for_the_work(env: Env) -> None:
     response_url."""
     env.health.hang("/svc01/healthz")
     before = len(env.bot.responses())
-    response = env.bot.command("/prodstatus")
+    response = env.bot.command("/prodstatus", trigger_id="T.hung.1")
     assert response.text == "" and len(env.bot.responses()) == before  # acked, nothing answered yet
+    # Read-only, but its reply missed the ack: recorded before the ack, so a crash now replays it.
+    assert [r.status for r in env.bot.rows(ProcessedEvent, ProcessedEvent.event_id == "cmd:T.hung.1")] == [
+        "received"
+    ]
     wait_until(lambda: len(env.bot.responses()) > before, message="the report", timeout=10)
     assert "timed out" in json.dumps(env.bot.responses()[before])
     assert not env.bot.ws.ack_replies
+    wait_until(
+        lambda: (
+            [r.status for r in env.bot.rows(ProcessedEvent, ProcessedEvent.event_id == "cmd:T.hung.1")]
+            == ["done"]
+        ),
+        message="marked done",
+    )
 
 
 def test_share_posts_in_channel_and_help(env: Env) -> None:
