@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 
 
 class Telemetry:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        # The process's own figures: resident memory, CPU, open files (process_*), and the garbage
+        # collector's passes by generation (python_gc_*; start-up turns it off, then on again).
+        ProcessCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
         self._by_kind: dict[str, tuple[Counter, Histogram]] = {}
         self.requests = Counter(
             "cmdcenter_requests_total", "Slack requests received", ["kind"], registry=self.registry

@@ -8,6 +8,7 @@ starting meanwhile and never holds alembic, mako and the migration scripts in me
 from __future__ import annotations
 
 import asyncio
+import gc
 import subprocess
 import sys
 from pathlib import Path
@@ -106,6 +107,7 @@ def upgrade_if_behind(database_url: str) -> bool:
 
 def _child() -> None:
     """``python -m bot.db.migrate``: the database URL on stdin; says ``migrated`` or ``current``."""
+    gc.disable()  # a short-lived process that makes little garbage: no collections (as at start-up)
     url = sys.stdin.readline().strip()
     behind = asyncio.run(current_revision(url)) != HEAD
     if behind:

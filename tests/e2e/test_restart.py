@@ -188,3 +188,30 @@ def test_a_post_taken_over_from_a_dead_replica_is_not_repeated(tmp_path: Path, s
             posts = [m for m in bot.ws.messages(channel) if m.text == "posted by the dead replica"]
         assert len(posts) == 1
         assert not bot.ws.calls_to("chat.postMessage")  # it looked (history) and did not post again
+
+
+def _gc_collections(port: int) -> int:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    (line,) = [
+        line for line in text.splitlines() if line.startswith('python_gc_collections_total{generation="0"}')
+    ]
+    return int(float(line.split()[-1]))
+
+
+def test_the_served_bot_collects_garbage_again_after_start_up(tmp_path: Path, slack: SlackEmulator) -> None:
+    """``serve`` starts with the garbage collector off (start-up makes little garbage) and must turn it
+    on again: commands served afterwards are followed by collections, and /metrics shows the process."""
+    port = _free_port()
+    bot = start_bot(tmp_path, slack, port, test_database_url(tmp_path))
+    driver = SlackDriver(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, slack.workspace)
+    try:
+        before = _gc_collections(port)
+        for _ in range(20):
+            assert driver.command("/incident", "list").status_code == 200
+        assert _gc_collections(port) > before
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        assert "process_resident_memory_bytes" in metrics
+    finally:
+        bot.send_signal(signal.SIGTERM)
+        bot.wait(timeout=10)
+        drop_test_databases()
