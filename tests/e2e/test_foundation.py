@@ -119,7 +119,9 @@ def test_bad_signature_is_refused_and_runs_nothing(bot: BotHarness) -> None:
     forged = _post(bot, body, headers | bot.driver.signed_headers(body, secret="not-the-secret"))
     stale = _post(bot, body, headers | bot.driver.signed_headers(body, timestamp=int(time.time()) - 301))
     unsigned = _post(bot, body, headers)
-    assert [forged.status_code, stale.status_code, unsigned.status_code] == [401, 401, 401]
+    signed = bot.driver.signed_headers(body)
+    garbled = _post(bot, body, headers | signed | {"X-Slack-Request-Timestamp": "soon"})
+    assert [forged.status_code, stale.status_code, unsigned.status_code, garbled.status_code] == [401] * 4
     time.sleep(0.3)
     assert bot.audit() == []
     assert bot.responses() == []

@@ -64,3 +64,26 @@ def test_garbage_bodies_are_refused_cleanly(bot: BotHarness) -> None:
         headers = {"Content-Type": ctype} | bot.driver.signed_headers(body)
         response = httpx.post(f"{bot.url}/slack/events", content=body, headers=headers, timeout=10)
         assert response.status_code < 500
+
+
+header_values = st.text(
+    alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=30
+)  # what an HTTP header can carry
+
+
+@FUZZ
+@given(timestamp=header_values, signature=header_values)
+def test_any_signature_headers_are_refused_without_5xx(
+    bot: BotHarness, timestamp: str, signature: str
+) -> None:
+    """Forged or garbled ``X-Slack-Request-Timestamp`` / ``X-Slack-Signature`` (a timestamp that is not
+    a number once answered 500): 401, and nothing runs."""
+    body = b"command=%2Fincident&text=help&user_id=U_ALICE&channel_id=C0001"
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": signature,
+    }
+    response = httpx.post(f"{bot.url}/slack/events", content=body, headers=headers, timeout=10)
+    assert response.status_code == 401
+    assert bot.audit() == []
