@@ -108,16 +108,17 @@ class Inbox:
 
     def read_only(self, predicate: Callable[[dict[str, Any]], bool]) -> None:
         """Declare slash commands (by their body) that only read: no side effect, nothing written but
-        their audit row. They may run again after a crash, and are recorded only when their reply
-        does not go in the ack."""
+        their audit row. They may run again after a crash (so they are resumable too), and are
+        recorded only when their reply does not go in the ack."""
         self._read_only.append(predicate)
+        self._resumable.append(predicate)
 
     def is_read_only(self, body: dict[str, Any]) -> bool:
         return any(predicate(body) for predicate in self._read_only)
 
     def is_resumable(self, body: dict[str, Any]) -> bool:
         """A slash command (``{"command": ..., "text": ...}``) that may run again after a crash."""
-        return any(predicate(body) for predicate in self._resumable) or self.is_read_only(body)
+        return any(predicate(body) for predicate in self._resumable)
 
     def _may_resume(self, row: ProcessedEvent) -> bool:
         if row.status == "received":
@@ -241,7 +242,7 @@ class Inbox:
             col(ProcessedEvent.event_type) == "command",
             col(ProcessedEvent.processed_at) < cutoff,
         )
-        condition = sa.or_(received, started) if self._resumable or self._read_only else received
+        condition = sa.or_(received, started) if self._resumable else received
         async with self.db.session(read_only=True) as session:
             rows = list(
                 (

@@ -130,8 +130,9 @@ class CommandRunner:
         listener only if the reply misses the ack."""
         render = self.svc.renderer
         outcome, error_id, detail = "ok", None, ""
-        slash = inv.command.startswith("/") and bool(inv.trigger_id)
-        inbox_key = command_key(inv.trigger_id or "") if slash and recorded is None else None
+        # The command's inbox row: recorded before the ack, or (``recorded``) only if it missed it.
+        key = command_key(inv.trigger_id) if inv.command.startswith("/") and inv.trigger_id else None
+        inbox_key = key if recorded is None else None
         try:
             if inbox_key and not self.svc.inbox.is_resumable({"command": inv.command, "text": inv.text}):
                 # A crash from here on must not run it again (it may have half happened); a
@@ -162,9 +163,9 @@ class CommandRunner:
         if handover is not None and not handover.done():  # the listener puts the reply in the ack
             handover.set_result(payload or {})
             return
-        if recorded is not None and slash:  # missed the ack: the listener recorded it; now done
+        if recorded is not None and key:  # missed the ack: the listener recorded it; now done
             await recorded
-            await self._mark(command_key(inv.trigger_id or ""), done)
+            await self._mark(key, done)
         if payload is not None and respond is not None:
             try:
                 if inv.response_url:  # through the Chat port (its shared HTTP session)
