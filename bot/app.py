@@ -86,6 +86,24 @@ class Services:
 
         task.add_done_callback(done)
 
+    async def drain(self, timeout: float) -> int:
+        """Shutting down: wait up to ``timeout`` seconds for the work ``spawn`` started (commands
+        still running after their ack, reads' audit rows), including what it starts meanwhile; then
+        cancel what is left, which stays as a crash would leave it (``Inbox``). Returns how many
+        were cancelled."""
+        deadline = time.monotonic() + timeout
+        while self.background and (left := deadline - time.monotonic()) > 0:
+            await asyncio.wait(set(self.background), timeout=left)
+        running = set(self.background)
+        if running:
+            log.warning(
+                "shutting down: %d command(s) still running after %g s, cancelled", len(running), timeout
+            )
+            for task in running:
+                task.cancel()
+            await asyncio.wait(running, timeout=1.0)
+        return len(running)
+
 
 def build_services(
     settings: Settings,

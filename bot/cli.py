@@ -100,6 +100,7 @@ def cmd_socket(_: argparse.Namespace) -> int:
             token = settings.slack_app_token.get_secret_value()  # type: ignore[union-attr]
             await AsyncSocketModeHandler(app, token).start_async()  # type: ignore[no-untyped-call]
         finally:
+            await services.drain(settings.shutdown_grace)
             await worker.stop()
 
     asyncio.run(main())

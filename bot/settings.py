@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     reply_in_ack_within: float = Field(
         default=0.5, ge=0, le=2.0, validation_alias="CMDCENTER_REPLY_IN_ACK_WITHIN"
     )
+    # Shutting down (SIGTERM): how long commands still running after their ack (a rollback, a
+    # declaration, a read's audit row) may take to finish before they are cancelled.
+    shutdown_grace: float = Field(default=10.0, ge=0, le=300, validation_alias="CMDCENTER_SHUTDOWN_GRACE")
 
     @field_validator("database_url")
     @classmethod

@@ -105,6 +105,7 @@ def build_web(app: AsyncApp, services: Services, *, extra_routes: list[Route] | 
         try:
             yield
         finally:
+            await services.drain(services.settings.shutdown_grace)
             await worker.stop()
             await services.db.dispose()
             if shared is not None and web_client is not None:

@@ -218,6 +218,7 @@ def make_settings(tmp_path: Path, slack_api_url: str, **overrides: Any) -> Setti
         "database_url": test_database_url(tmp_path),
         "config_path": tmp_path / "cmdcenter.yaml",
         "worker_interval": 0.05,
+        "shutdown_grace": 1.0,  # a test's teardown waits at most this for commands left running
     }
     values |= overrides
     return Settings.model_validate(values)

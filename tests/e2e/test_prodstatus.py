@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -58,7 +59,7 @@ class Env:
     prom: PrometheusFake
 
 
-def _start(tmp_path: Path, slack: SlackEmulator, services: int) -> Iterator[Env]:
+def _start(tmp_path: Path, slack: SlackEmulator, services: int, **overrides: Any) -> Iterator[Env]:
     health, prom = HealthFake(hang_seconds=30), PrometheusFake(hang_seconds=30)
     health_server, prom_server = serve_in_thread(health.app), serve_in_thread(prom.app)
     for n in range(services):
@@ -73,6 +74,7 @@ def _start(tmp_path: Path, slack: SlackEmulator, services: int) -> Iterator[Env]
         prom.set(query, value)
     slack.workspace.add_channel("ops")
     settings = {"prometheus_url": prom_server.url, "api_token": API_TOKEN, "deploy_hook_token": HOOK_TOKEN}
+    settings |= overrides
     try:
         with running_bot(
             tmp_path, slack, config=config(health_server.url, services), settings=settings
@@ -167,6 +169,39 @@ def test_the_ack_does_not_wait_for_the_work(env: Env) -> None:
         ),
         message="marked done",
     )
+
+
+def test_shutting_down_lets_a_command_acked_before_it_answer(tmp_path: Path, slack: SlackEmulator) -> None:
+    """A graceful shutdown (SIGTERM: uvicorn stops taking requests, then the lifespan ends) waits up to
+    ``CMDCENTER_SHUTDOWN_GRACE`` for commands still running after their ack: the report held back by
+    a hung source still reaches the user, and the command is marked done."""
+    for env in _start(tmp_path, slack, services=2, shutdown_grace=10.0):
+        env.health.hang("/svc01/healthz")
+        response = env.bot.command("/prodstatus", trigger_id="T.drain.1")
+        assert response.text == "" and env.bot.responses() == []  # acked; the report is on its way
+        env.bot.server.stop()  # returns once the lifespan has ended
+        (reply,) = env.bot.responses()
+        assert "timed out" in json.dumps(reply)
+        rows = env.bot.rows(ProcessedEvent, ProcessedEvent.event_id == "cmd:T.drain.1")
+        assert [r.status for r in rows] == ["done"]
+        assert [(a.command, a.outcome) for a in env.bot.audit()] == [("/prodstatus", "ok")]
+
+
+def test_shutting_down_cancels_what_outlasts_the_grace(
+    tmp_path: Path, slack: SlackEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Past ``CMDCENTER_SHUTDOWN_GRACE`` the command is cancelled, logged, and left as a crash would
+    leave it: recorded, so the next start replays it (a read is safe to repeat)."""
+    for env in _start(tmp_path, slack, services=2, shutdown_grace=0.2):
+        env.health.hang("/svc01/healthz")
+        env.bot.command("/prodstatus", trigger_id="T.drain.2")
+        started = time.monotonic()
+        env.bot.server.stop()
+        assert time.monotonic() - started < 3  # not the 4 s of the source's deadline
+        assert env.bot.responses() == []
+        rows = env.bot.rows(ProcessedEvent, ProcessedEvent.event_id == "cmd:T.drain.2")
+        assert [r.status for r in rows] == ["received"]
+        assert "1 command(s) still running after 0.2 s, cancelled" in caplog.text
 
 
 def test_share_posts_in_channel_and_help(env: Env) -> None:
