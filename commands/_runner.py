@@ -156,10 +156,17 @@ class CommandRunner:
         self.svc.telemetry.commands.labels(inv.command or "?", outcome).inc()
         if outcome not in ("ok", "usage", "refused"):
             self.svc.telemetry.errors.labels(outcome).inc()
-        # The audit row first: whoever sees the answer can find the invocation in the audit log.
+        payload = reply.payload() if reply is not None and reply.message is not None else None
+        if recorded is not None and handover is not None and not handover.done():
+            # A read answered in the ack: the answer goes first and its audit row a moment later (it
+            # waits for nothing but the audit write; shutdown waits for it, see Services.drain).
+            handover.set_result(payload or {})
+            await self.audit(inv, outcome, error_id=error_id, detail=detail)
+            return
+        # Otherwise the audit row first: whoever sees the answer can find the invocation in the
+        # audit log, and the inbox row's final status goes in the same transaction.
         done = "done" if outcome != "unavailable" else "failed"
         await self.audit(inv, outcome, error_id=error_id, detail=detail, inbox=(inbox_key, done))
-        payload = reply.payload() if reply is not None and reply.message is not None else None
         if handover is not None and not handover.done():  # the listener puts the reply in the ack
             handover.set_result(payload or {})
             return

@@ -38,7 +38,7 @@ def test_a_reply_ready_at_once_comes_in_the_ack(bot: BotHarness) -> None:
     reply = response.json()
     assert reply["response_type"] == "ephemeral" and "Open incidents" in json.dumps(reply)
     assert bot.responses() == [reply] and len(bot.ws.ack_replies) == 1  # shown once, from the ack
-    rows = wait_until(lambda: bot.audit(), message="an audit row")  # written before the ack went
+    rows = wait_until(lambda: bot.audit(), message="an audit row")  # written right after the answer
     assert [(r.command, r.text, r.outcome) for r in rows] == [("/incident", "list", "ok")]
     assert bot.rows(ProcessedEvent) == []  # read-only and answered in the ack: nothing to replay
 
@@ -60,20 +60,22 @@ def test_a_command_that_writes_is_recorded_before_its_ack_and_runs_once(bot: Bot
 def test_a_read_only_reply_finished_after_the_time_is_up_is_recorded_and_marked_done(
     tmp_path: Path, slack: SlackEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The reply is ready but its audit row is slow, and the time for the ack runs out meanwhile: the
-    command is recorded before the (empty) ack, answered through its response_url, and marked done:
-    not left for the worker to replay."""
+    """The read is slow and the time for the ack runs out: the command is recorded before the (empty)
+    ack, answered through its response_url, and marked done: not left for the worker to replay."""
     import asyncio
 
     from commands._runner import CommandRunner
 
-    audit = CommandRunner.audit
+    run = CommandRunner.run
 
-    async def slow_audit(self: CommandRunner, *args: Any, **kwargs: Any) -> None:
-        await asyncio.sleep(0.3)
-        await audit(self, *args, **kwargs)
+    async def slow_run(self: CommandRunner, inv: Any, respond: Any, action: Any, **kwargs: Any) -> None:
+        async def slow() -> Any:
+            await asyncio.sleep(0.3)
+            return await action()
 
-    monkeypatch.setattr(CommandRunner, "audit", slow_audit)
+        await run(self, inv, respond, slow, **kwargs)
+
+    monkeypatch.setattr(CommandRunner, "run", slow_run)
     with running_bot(tmp_path, slack, settings={"reply_in_ack_within": 0.05}) as bot:
         response = bot.command("/incident", "list", trigger_id="T.late.1")
         assert response.text == ""
@@ -83,6 +85,30 @@ def test_a_read_only_reply_finished_after_the_time_is_up_is_recorded_and_marked_
             lambda: [(r.event_id, r.status) for r in bot.rows(ProcessedEvent)] == [("cmd:T.late.1", "done")],
             message="the command recorded, then marked done",
         )
+        assert [(a.text, a.outcome) for a in bot.audit()] == [("list", "ok")]
+
+
+def test_a_read_answered_in_the_ack_does_not_wait_for_its_audit_row(
+    tmp_path: Path, slack: SlackEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read's answer goes in the ack even when its audit row is slow to write; the row follows."""
+    import asyncio
+
+    from commands._runner import CommandRunner
+
+    audit = CommandRunner.audit
+
+    async def slow_audit(self: CommandRunner, *args: Any, **kwargs: Any) -> None:
+        await asyncio.sleep(0.5)
+        await audit(self, *args, **kwargs)
+
+    monkeypatch.setattr(CommandRunner, "audit", slow_audit)
+    with running_bot(tmp_path, slack, settings={"reply_in_ack_within": 0.2}) as bot:
+        response = bot.command("/incident", "list", trigger_id="T.audit.1")
+        assert "Open incidents" in response.text and bot.audit() == []
+        rows = wait_until(lambda: bot.audit(), message="the audit row, after the answer")
+        assert [(r.command, r.text, r.outcome) for r in rows] == [("/incident", "list", "ok")]
+        assert bot.rows(ProcessedEvent) == []
 
 
 def test_a_reply_that_takes_longer_comes_through_the_response_url(

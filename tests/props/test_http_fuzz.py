@@ -25,13 +25,15 @@ json_values = st.recursive(
 @FUZZ
 @given(command=st.sampled_from(COMMANDS), text=st.text(max_size=200))
 def test_any_command_text_gets_a_reply_and_no_error(bot: BotHarness, command: str, text: str) -> None:
-    before = len(bot.responses())
+    before, audited = len(bot.responses()), len(bot.audit())
     response = bot.driver.command(command, text, channel="general")
     assert response.status_code == 200
     if command == "/incident" and text.strip().lower().startswith("declare") and len(text.split()) == 1:
         return  # opens the modal instead of replying
     wait_until(lambda: len(bot.responses()) > before, timeout=10, message=f"a reply to {command} {text!r}")
-    assert all(r.outcome != "error" for r in bot.audit()), [r.detail for r in bot.audit()]
+    # A read's audit row follows its answer: wait for it too, so an error is not missed.
+    rows = wait_until(lambda: len(bot.audit()) > audited and bot.audit(), message="the audit row")
+    assert all(r.outcome != "error" for r in rows), [r.detail for r in rows]
 
 
 @FUZZ
