@@ -8,6 +8,12 @@ returns what happened to each.
 A shot with ``at`` > 0 is sent that many seconds after the start (open loop, for offered rates);
 with ``at`` = 0 the shots go as fast as ``concurrency`` allows (closed loop). Times are
 ``time.monotonic()`` (CLOCK_MONOTONIC, the same clock in every process of the machine).
+
+Connections outlive a run, as a load balancer's pool of keep-alive connections to a backend does: a
+measurement split into rounds measures what one continuous run would, not a burst of new connections
+at the start of every round (``fresh_connections=True`` asks for that burst: its own connections,
+closed at its end). One idle longer than ``KEEP_IDLE`` is not reused (uvicorn closes a keep-alive
+connection after 5 s idle); one that the server closed anyway is replaced once, its time counted.
 """
 
 from __future__ import annotations
@@ -43,6 +49,10 @@ class Outcome:
         return (self.done - self.sent) * 1000
 
 
+class _Closed(Exception):
+    """The server had closed the connection (idle too long) before this request: nothing was answered."""
+
+
 class _Connection:
     """One keep-alive HTTP/1.1 connection: a request is written whole, its response read whole."""
 
@@ -56,7 +66,14 @@ class _Connection:
     async def post(self, request: bytes) -> tuple[int, bool]:
         """The response's status, and whether the connection may be used again."""
         self.writer.write(request)
-        head = await self.reader.readuntil(b"\r\n\r\n")
+        try:
+            head = await self.reader.readuntil(b"\r\n\r\n")
+        except ConnectionResetError as exc:
+            raise _Closed from exc
+        except asyncio.IncompleteReadError as exc:
+            if not exc.partial:
+                raise _Closed from exc  # closed before answering: the request was not taken
+            raise
         status_line, *lines = head[:-4].split(b"\r\n")
         status = int(status_line.split(b" ", 2)[1])
         headers = {}
@@ -75,6 +92,35 @@ class _Connection:
         self.writer.close()
 
 
+KEEP_IDLE = 2.0  # seconds; below uvicorn's keep-alive timeout (5 s)
+
+
+class _Pool:
+    """Idle keep-alive connections by address, kept between runs (the loader's event loop lives as
+    long as its process)."""
+
+    def __init__(self) -> None:
+        self._idle: dict[tuple[str, int], list[tuple[float, _Connection]]] = {}
+
+    def take(self, address: tuple[str, int]) -> _Connection | None:
+        idle = self._idle.get(address)
+        while idle:
+            last_used, connection = idle.pop()
+            if time.monotonic() - last_used < KEEP_IDLE:
+                return connection
+            connection.close()
+        return None
+
+    def give(self, address: tuple[str, int], connection: _Connection) -> None:
+        self._idle.setdefault(address, []).append((time.monotonic(), connection))
+
+    def close(self) -> None:
+        for idle in self._idle.values():
+            for _, connection in idle:
+                connection.close()
+        self._idle.clear()
+
+
 def _request(shot: Shot) -> tuple[tuple[str, int], bytes]:
     """The shot as bytes on the wire, and the address to send them to."""
     url = urlsplit(shot.url)
@@ -85,16 +131,28 @@ def _request(shot: Shot) -> tuple[tuple[str, int], bytes]:
     return (host, port), ("\r\n".join(head) + "\r\n\r\n").encode() + shot.body
 
 
-async def _fire(shots: list[Shot], concurrency: int, timeout: float, deadline: float) -> list[Outcome]:
+async def _fire(
+    pool: _Pool, shots: list[Shot], concurrency: int, timeout: float, deadline: float, fresh: bool
+) -> list[Outcome]:
     # Plain asyncio streams over keep-alive connections, requests built before the clock starts: the
     # load generator shares the machine with the servers it measures, so it must cost them as little
     # CPU as it can (httpx cost about 1.7 ms per request here, most of one of the two cores).
     semaphore = asyncio.Semaphore(concurrency)
-    idle: dict[tuple[str, int], list[_Connection]] = {}
-    opened: list[_Connection] = []
+    if fresh:
+        pool = _Pool()  # this run's own connections, closed at its end
     prepared = [_request(shot) for shot in shots]
     start = time.monotonic() + 0.05
     stop_at = start + deadline
+
+    async def post(address: tuple[str, int], request: bytes) -> tuple[_Connection | None, int, bool]:
+        connection = pool.take(address)
+        if connection is not None:
+            try:
+                return (connection, *await connection.post(request))
+            except _Closed:
+                connection.close()  # closed by the server while idle: once more on a new one
+        connection = await _Connection.open(*address)
+        return (connection, *await connection.post(request))
 
     async def one(shot: Shot, address: tuple[str, int], request: bytes) -> Outcome:
         scheduled = start + shot.at
@@ -105,16 +163,13 @@ async def _fire(shots: list[Shot], concurrency: int, timeout: float, deadline: f
             sent = time.monotonic()
             if sent > stop_at:
                 return Outcome(scheduled, sent, sent, 0)
-            pool = idle.setdefault(address, [])
-            connection: _Connection | None = pool.pop() if pool else None
+            connection: _Connection | None = None
             status, reusable = 0, False
             try:
                 async with asyncio.timeout(timeout):
-                    if connection is None:
-                        connection = await _Connection.open(*address)
-                        opened.append(connection)
-                    status, reusable = await connection.post(request)
+                    connection, status, reusable = await post(address, request)
             except (
+                _Closed,
                 OSError,
                 TimeoutError,
                 asyncio.IncompleteReadError,
@@ -125,7 +180,7 @@ async def _fire(shots: list[Shot], concurrency: int, timeout: float, deadline: f
             done = time.monotonic()
             if connection is not None:
                 if reusable:
-                    pool.append(connection)
+                    pool.give(address, connection)
                 else:
                     connection.close()
             return Outcome(scheduled, sent, done, status)
@@ -133,20 +188,26 @@ async def _fire(shots: list[Shot], concurrency: int, timeout: float, deadline: f
     try:
         return list(await asyncio.gather(*(one(s, a, r) for s, (a, r) in zip(shots, prepared, strict=True))))
     finally:
-        for connection in opened:
-            connection.close()
+        if fresh:
+            pool.close()
 
 
 def _serve(conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent stops this process in close()
-    while True:
-        try:
-            job = conn.recv()
-        except EOFError:  # the parent is gone
-            return
-        if job is None:
-            return
-        conn.send(asyncio.run(_fire(*job)))
+    loop = asyncio.new_event_loop()  # one loop for the process: connections are kept between runs
+    pool = _Pool()
+    try:
+        while True:
+            try:
+                job = conn.recv()
+            except EOFError:  # the parent is gone
+                return
+            if job is None:
+                return
+            conn.send(loop.run_until_complete(_fire(pool, *job)))
+    finally:
+        pool.close()
+        loop.close()
 
 
 class Loader:
@@ -164,10 +225,18 @@ class Loader:
         return int(self._process.pid)
 
     def run(
-        self, shots: list[Shot], *, concurrency: int, timeout: float = 10.0, deadline: float = 120.0
+        self,
+        shots: list[Shot],
+        *,
+        concurrency: int,
+        timeout: float = 10.0,
+        deadline: float = 120.0,
+        fresh_connections: bool = False,
     ) -> list[Outcome]:
-        """Send ``shots``; nothing is sent after ``deadline`` seconds, and each request times out."""
-        self._conn.send((shots, concurrency, timeout, deadline))
+        """Send ``shots``; nothing is sent after ``deadline`` seconds, and each request times out.
+        ``fresh_connections``: on new connections of this run's own (closed at its end), instead of
+        the keep-alive connections earlier runs left open."""
+        self._conn.send((shots, concurrency, timeout, deadline, fresh_connections))
         if not self._conn.poll(deadline + timeout + 30):
             raise TimeoutError("the load generator did not finish")
         outcomes: list[Outcome] = self._conn.recv()

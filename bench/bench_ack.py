@@ -8,7 +8,11 @@ concurrency 50 (closed loop: a new request as soon as one is answered) to each, 
 ``/incident list``, in four alternating rounds (baseline, cmdcenter, baseline, …) so both see the
 same background load; latency is request sent → response received, as Slack measures its 3 s limit.
 A second phase offers 25 commands/s (open loop, at most 50 in flight): latency below saturation.
-200 unmeasured commands warm each server first.
+200 unmeasured commands warm each server first, and open the load generator's 50 keep-alive
+connections to it, which the rounds go on using (as a load balancer's pool to a backend would): the
+four rounds measure what one continuous run of 2,000 would. A third phase, without a target, sends
+bursts of 50 commands at once on 50 new connections (``fresh_connections``), ten per server,
+alternating: a burst after a quiet spell, its connection set-up included.
 
 Targets: p99 <= 1.5x the baseline's p99, and < 100 ms.
 Run: ``.venv/bin/python bench/bench_ack.py [--quick]``.
@@ -51,6 +55,7 @@ CONCURRENCY = 50
 WARMUP = 200
 OPEN_RATE = 25.0
 ROUNDS = 4
+BURSTS = 10
 OPEN_COUNT = 500
 TARGET_RATIO = 1.5
 TARGET_P99_MS = 100.0
@@ -100,6 +105,7 @@ def compare(
     rounds: int = 1,
     rate: float | None = None,
     between: Callable[[], None] | None = None,
+    fresh_connections: bool = False,
 ) -> list[Stats]:
     """``count`` commands to each ``(url, label)``, in ``rounds`` alternating chunks so that the servers
     share the machine's ups and downs (other work on it); ``between`` runs after each chunk."""
@@ -107,7 +113,8 @@ def compare(
     walls = dict.fromkeys(outcomes, 0.0)
     for _ in range(rounds):
         for url, label in servers:
-            chunk = loader.run(command_shots(ws, url, text, count // rounds, rate), concurrency=CONCURRENCY)
+            shots = command_shots(ws, url, text, count // rounds, rate)
+            chunk = loader.run(shots, concurrency=CONCURRENCY, fresh_connections=fresh_connections)
             outcomes[label] += chunk
             walls[label] += max(o.done for o in chunk) - min(o.sent for o in chunk)
             if between is not None:
@@ -187,6 +194,7 @@ def run(quick: bool = False) -> BenchResult:
             [base.row(), ours.row()],
         )
         _check(result, f"/incident help at {label} (supplementary)", ours, base)
+        _cold_bursts(result, loader, slack.ws, baseline.url, bot.url, 4 if quick else BURSTS, database_url)
         violations = len(slack.ws.violations)
         result.check("no Slack API rule broken (emulator)", f"{violations} violation(s)", violations == 0)
         result.notes.append(
@@ -199,6 +207,37 @@ def run(quick: bool = False) -> BenchResult:
             "see the floor row"
         )
     return result
+
+
+def _cold_bursts(
+    result: BenchResult,
+    loader: Loader,
+    ws: RecordingWorkspace,
+    baseline_url: str,
+    bot_url: str,
+    bursts: int,
+    database_url: str,
+) -> None:
+    """``bursts`` times per server, alternating: 50 ``/incident help`` at once on 50 new connections.
+    A burst's latency is its slowest reply (all 50 are in the server together)."""
+    slowest: dict[str, list[float]] = {"baseline": [], "cmdcenter": []}
+    for _ in range(bursts):
+        for url, label in ((baseline_url, "baseline"), (bot_url, "cmdcenter")):
+            (stats,) = compare(loader, ws, [(url, label)], "help", CONCURRENCY, fresh_connections=True)
+            slowest[label].append(stats.max)
+            settle(database_url)
+    rows = [
+        [label, str(len(values)), fmt(percentile(values, 50)), fmt(max(values))]
+        for label, values in slowest.items()
+    ]
+    headers = ("server", "bursts", "median of slowest ms", "slowest ms")
+    print_table(f"bursts of {CONCURRENCY} /incident help on {CONCURRENCY} new connections", headers, rows)
+    base, ours = percentile(slowest["baseline"], 50), percentile(slowest["cmdcenter"], 50)
+    result.check(
+        f"(no target) bursts of {CONCURRENCY} on new connections: median of each burst's slowest reply",
+        f"{ours:.0f} ms vs {base:.0f} ms = {ours / base:.2f}x",
+        None,
+    )
 
 
 def _check(result: BenchResult, what: str, ours: Stats, base: Stats) -> None:
