@@ -73,7 +73,7 @@ class Services:
         self.access = Access(self.config, self.chat)
         self.message_reads = MessageReads(self.chat)
 
-    def spawn(self, coro: Coroutine[Any, Any, None], *, what: str) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, None], *, what: str) -> asyncio.Task[None]:
         """Run ``coro`` beside the worker loop (a deploy, a rollback), kept referenced until it ends;
         a failure is logged with ``what``."""
         task = asyncio.create_task(coro)
@@ -85,6 +85,7 @@ class Services:
                 log.error("%s failed", what, exc_info=finished.exception())
 
         task.add_done_callback(done)
+        return task
 
     async def drain(self, timeout: float) -> int:
         """Shutting down: wait up to ``timeout`` seconds for the work ``spawn`` started (commands

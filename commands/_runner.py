@@ -7,6 +7,7 @@ unavailable"; anything else → an error id, logged with the traceback, never ``
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -46,7 +47,11 @@ def _missed(handover: Handover) -> bool:
 class CommandRunner:
     def __init__(self, services: Services) -> None:
         self.svc = services
-        self._audits = GroupCommit(services.db, self._write_audits)
+        # Its flushes are spawned: a read's audit row, queued after its answer, is written before
+        # a graceful shutdown ends (``Services.drain``).
+        self._audits = GroupCommit(
+            services.db, self._write_audits, start=lambda flush: services.spawn(flush, what="audit rows")
+        )
 
     async def _write_audits(
         self, session: AsyncSession, rows: list[tuple[dict[str, Any], str | None, str]]
@@ -158,10 +163,13 @@ class CommandRunner:
             self.svc.telemetry.errors.labels(outcome).inc()
         payload = reply.payload() if reply is not None and reply.message is not None else None
         if recorded is not None and handover is not None and not handover.done():
-            # A read answered in the ack: the answer goes first and its audit row a moment later (it
-            # waits for nothing but the audit write; shutdown waits for it, see Services.drain).
+            # A read answered in the ack: the answer goes at once and its audit row is queued for the
+            # next group commit. Nothing waits for it, so the command ends here (a finished read
+            # holds no memory while its row waits), and shutdown waits for the flush.
             handover.set_result(payload or {})
-            await self.audit(inv, outcome, error_id=error_id, detail=detail)
+            self._audits.post((self._audit_row(inv, outcome, error_id, detail), None, "")).add_done_callback(
+                functools.partial(_log_lost_audit, inv, outcome)
+            )
             return
         # Otherwise the audit row first: whoever sees the answer can find the invocation in the
         # audit log, and the inbox row's final status goes in the same transaction.
@@ -200,7 +208,17 @@ class CommandRunner:
         """The audit row, and the inbox row's final status, in one transaction (shared with the
         other commands finishing at the same time)."""
         key, status = inbox
-        row = {
+        row = self._audit_row(inv, outcome, error_id, detail)
+        try:
+            await self._audits.submit((row, key if status else None, status or ""))
+        except Unavailable:
+            log.warning(
+                "audit row not written (database unavailable): %s %s %s", inv.user_id, inv.command, outcome
+            )
+
+    @staticmethod
+    def _audit_row(inv: Invocation, outcome: str, error_id: str | None, detail: str) -> dict[str, Any]:
+        return {
             "at": datetime.now(UTC),
             "user_id": inv.user_id,
             "channel_id": inv.channel_id,
@@ -210,9 +228,15 @@ class CommandRunner:
             "error_id": error_id,
             "detail": detail[:1000],
         }
-        try:
-            await self._audits.submit((row, key if status else None, status or ""))
-        except Unavailable:
-            log.warning(
-                "audit row not written (database unavailable): %s %s %s", inv.user_id, inv.command, outcome
-            )
+
+
+def _log_lost_audit(inv: Invocation, outcome: str, written: asyncio.Future[None]) -> None:
+    """A queued audit row that could not be written: logged (nobody else awaits its outcome)."""
+    if written.cancelled():
+        log.warning("audit row not written (shutting down): %s %s %s", inv.user_id, inv.command, outcome)
+    elif isinstance(exc := written.exception(), Unavailable):
+        log.warning(
+            "audit row not written (database unavailable): %s %s %s", inv.user_id, inv.command, outcome
+        )
+    elif exc is not None:
+        log.error("audit row not written: %s %s %s", inv.user_id, inv.command, outcome, exc_info=exc)

@@ -90,6 +90,27 @@ async def test_a_cancelled_caller_does_not_break_the_batch(db: Database) -> None
     assert "a" in await _stored(db)
 
 
+async def test_posted_writes_go_out_without_waiting_and_their_flushes_start_as_asked(db: Database) -> None:
+    """``post`` queues a write and returns its future at once; the flush task is started by the
+    ``start`` given (``Services.spawn`` in the app, so that shutdown waits for it)."""
+    started: list[asyncio.Task[None]] = []
+
+    def start(flush: Any) -> asyncio.Task[None]:
+        task = asyncio.create_task(flush)
+        started.append(task)
+        return task
+
+    commit = GroupCommit(db, _write, start=start)
+    futures = [commit.post(k) for k in ("a", "b", "a")]
+    assert not any(f.done() for f in futures) and len(started) == 1  # one flush for the three
+    await asyncio.wait(started)
+    assert [f.result() for f in futures] == [True, True, False]
+    assert await _stored(db) == {"a", "b"}
+    poisoned = commit.post("poison")
+    await asyncio.wait(started[1:])
+    assert isinstance(poisoned.exception(), ValueError)
+
+
 # --- SharedRead: concurrent callers of one query share its execution ---------------------------------
 
 

@@ -15,8 +15,8 @@ one transaction per write, at a fraction of the cost.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,26 +27,36 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 Write = Callable[[AsyncSession, list[T]], Awaitable[list[R]]]
+Start = Callable[[Coroutine[Any, Any, None]], "asyncio.Task[None]"]
 
 
 class GroupCommit(Generic[T, R]):
     """``write(session, items)`` stores a batch in the caller's transaction and returns one result per
-    item, in order. ``urgent``: the flush takes SQLite's urgent lane (a Slack request before its ack)."""
+    item, in order. ``urgent``: the flush takes SQLite's urgent lane (a Slack request before its ack).
+    ``start``: how a flush's task is started (``Services.spawn``, so that shutdown waits for it)."""
 
-    def __init__(self, db: Database, write: Write[T, R], *, urgent: bool = False) -> None:
+    def __init__(
+        self, db: Database, write: Write[T, R], *, urgent: bool = False, start: Start | None = None
+    ) -> None:
         self.db = db
         self.write = write
         self.urgent = urgent
+        self._start: Start = start or asyncio.create_task
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._flush: asyncio.Task[None] | None = None
         self.flushes = 0  # transactions committed (tests, benchmarks)
 
     async def submit(self, item: T) -> R:
+        return await self.post(item)
+
+    def post(self, item: T) -> asyncio.Future[R]:
+        """Queue a write without waiting for it: the future holds its result (or what its
+        transaction raised), for a caller that goes on meanwhile."""
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
         if self._flush is None:
-            self._flush = asyncio.create_task(self._run())
-        return await future
+            self._flush = self._start(self._run())
+        return future
 
     async def _run(self) -> None:
         batch: list[tuple[T, asyncio.Future[R]]] = []

@@ -96,13 +96,13 @@ def test_a_read_answered_in_the_ack_does_not_wait_for_its_audit_row(
 
     from commands._runner import CommandRunner
 
-    audit = CommandRunner.audit
+    write = CommandRunner._write_audits
 
-    async def slow_audit(self: CommandRunner, *args: Any, **kwargs: Any) -> None:
+    async def slow_write(self: CommandRunner, *args: Any, **kwargs: Any) -> list[None]:
         await asyncio.sleep(0.5)
-        await audit(self, *args, **kwargs)
+        return await write(self, *args, **kwargs)
 
-    monkeypatch.setattr(CommandRunner, "audit", slow_audit)
+    monkeypatch.setattr(CommandRunner, "_write_audits", slow_write)
     with running_bot(tmp_path, slack, settings={"reply_in_ack_within": 0.2}) as bot:
         response = bot.command("/incident", "list", trigger_id="T.audit.1")
         assert "Open incidents" in response.text and bot.audit() == []
@@ -200,6 +200,25 @@ def test_oversized_body_is_refused(bot: BotHarness) -> None:
     body = b"x" * (600 * 1024)
     response = _post(bot, body, {"Content-Type": "application/json"} | bot.driver.signed_headers(body))
     assert response.status_code == 413
+
+
+def test_a_read_whose_audit_row_cannot_be_written_is_answered_and_the_loss_logged(
+    bot: BotHarness, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read's audit row is queued after its answer: when the database cannot take it, the user
+    still has the answer, and the lost row is logged (with who ran what)."""
+    from bot.errors import Unavailable
+
+    def unreachable(**_: Any) -> Any:
+        raise Unavailable("the database is unreachable")
+
+    monkeypatch.setattr(bot.services.db, "session", unreachable)
+    reply = bot.command("/incident", "list").json()
+    assert "temporarily unavailable" in json.dumps(reply)
+    wait_until(
+        lambda: "audit row not written (database unavailable): U_ALICE /incident unavailable" in caplog.text,
+        message="the lost audit row logged",
+    )
 
 
 def test_commands_answer_temporarily_unavailable_without_the_database(bot: BotHarness) -> None:
