@@ -141,6 +141,7 @@ class Renderer:
         self.templates_dir = templates_dir or default_templates_dir()
         self._fixed: dict[str, Mrkdwn] = {}
         self._fixed_json: dict[tuple[str, ...], str] = {}
+        self._last_for: dict[str, tuple[object, str]] = {}  # per template: its source, the JSON
 
     def _env(self, finalize: Any) -> jinja2.Environment:
         env = jinja2.Environment(  # noqa: S701 - escaping is done by ``finalize`` for Slack, not HTML
@@ -196,8 +197,18 @@ class Renderer:
         raw = self._fixed_json.get(key)
         if raw is None:
             raw = self._fixed_json[key] = json.dumps(self.message(name, **context).payload())
-        data = json.loads(raw)
-        return RenderedMessage.model_construct(text=data["text"], blocks=data["blocks"])
+        return _copy(raw)
+
+    def message_for(self, source: object, name: str, **context: Any) -> RenderedMessage:
+        """``message(name, **context)``, rendered once for the same ``source`` object: the result of
+        one shared read (``SharedRead``), whose callers asked at the same moment and get the same
+        data, so the same message, each a copy of its own. Another source renders anew."""
+        last = self._last_for.get(name)
+        if last is not None and last[0] is source:
+            return _copy(last[1])
+        message = self.message(name, **context)
+        self._last_for[name] = (source, json.dumps(message.payload()))
+        return message
 
     def view(self, name: str, **context: Any) -> JSON:
         """Render ``templates/<name>.json.j2`` into a modal view dict."""
@@ -237,3 +248,9 @@ def enforce_limits(blocks: list[JSON]) -> list[JSON]:
             {"type": "context", "elements": [{"type": "mrkdwn", "text": f"…and {hidden} more not shown"}]},
         ]
     return blocks
+
+
+def _copy(raw: str) -> RenderedMessage:
+    """A message of its own from rendered JSON (cheaper than rendering it again)."""
+    data = json.loads(raw)
+    return RenderedMessage.model_construct(text=data["text"], blocks=data["blocks"])

@@ -78,8 +78,10 @@ async def _execute(svc: Services, cmd: p.IncidentCommand, inv: Invocation) -> Re
             )
             return Reply(message=r.message("incident/done", text=f"{incident.ref} resolved."))
         case p.ListOpen():
-            incidents = await open_incidents(svc)
-            return Reply(message=r.message("incident/list", incidents=incidents, now=svc.clock.now()))
+            incidents = await open_incidents(svc)  # rendered once per shared read of them:
+            return Reply(
+                message=r.message_for(incidents, "incident/list", incidents=incidents, now=svc.clock.now())
+            )
         case p.Show():
             return await show(svc, cmd, inv)
         case p.Note(text=text):
