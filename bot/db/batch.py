@@ -121,22 +121,43 @@ class SharedRead(Generic[R]):
     def __init__(self, db: Database, read: Read[R]) -> None:
         self.db = db
         self.read = read
-        self._waiting: asyncio.Future[R] | None = None
+        # The callers of the read that is waiting for a connection (None: no such read).
+        self._joining: list[asyncio.Future[R]] | None = None
+        self._running: set[asyncio.Task[None]] = set()  # referenced until they end
         self.executions = 0  # statements sent (tests)
 
     async def get(self) -> R:
-        if self._waiting is None:
-            self._waiting = asyncio.ensure_future(self._run())
-        # Shielded: one caller giving up (its request cancelled) must not cancel the others' read.
-        return await asyncio.shield(self._waiting)
+        # Each caller waits on a future of its own, answered by the read itself as soon as it has the
+        # rows: one turn of the event loop to the callers (a busy loop's turn takes milliseconds),
+        # and a caller giving up (its request cancelled) cancels only its own future.
+        mine: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        if self._joining is None:
+            self._joining = []
+            task = asyncio.create_task(self._run(self._joining))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+        self._joining.append(mine)
+        return await mine
 
-    async def _run(self) -> R:
+    async def _run(self, callers: list[asyncio.Future[R]]) -> None:
         try:
             async with self.db.session(read_only=True) as session:
                 await session.connection()  # the wait for a pooled connection: callers still join
-                self._waiting = None  # from here on the statement may already be on its way
+                if self._joining is callers:
+                    self._joining = None  # from here on the statement may already be on its way
                 self.executions += 1
-                return await self.read(session)
-        finally:
-            if self._waiting is asyncio.current_task():  # failed before it took a connection
-                self._waiting = None
+                result = await self.read(session)
+                for caller in callers:
+                    if not caller.done():
+                        caller.set_result(result)
+        except BaseException as exc:
+            if self._joining is callers:  # failed before it took a connection
+                self._joining = None
+            for caller in callers:
+                if not caller.done():
+                    if isinstance(exc, Exception):
+                        caller.set_exception(exc)
+                    else:
+                        caller.cancel()
+            if not isinstance(exc, Exception):
+                raise
