@@ -98,7 +98,10 @@ class Services:
         running = set(self.background)
         if running:
             log.warning(
-                "shutting down: %d command(s) still running after %g s, cancelled", len(running), timeout
+                "shutting down: %d unfinished task(s) (commands after their ack, audit rows) "
+                "cancelled after %g s",
+                len(running),
+                timeout,
             )
             for task in running:
                 task.cancel()

@@ -15,6 +15,7 @@ one transaction per write, at a fraction of the cost.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
@@ -22,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.engine import Database
 from bot.errors import Unavailable
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -153,6 +156,8 @@ class SharedRead(Generic[R]):
         except BaseException as exc:
             if self._joining is callers:  # failed before it took a connection
                 self._joining = None
+            if isinstance(exc, Exception) and all(caller.done() for caller in callers):
+                log.warning("a shared read failed after answering its callers", exc_info=exc)
             for caller in callers:
                 if not caller.done():
                     if isinstance(exc, Exception):

@@ -201,7 +201,9 @@ def test_shutting_down_cancels_what_outlasts_the_grace(
         assert env.bot.responses() == []
         rows = env.bot.rows(ProcessedEvent, ProcessedEvent.event_id == "cmd:T.drain.2")
         assert [r.status for r in rows] == ["received"]
-        assert "1 command(s) still running after 0.2 s, cancelled" in caplog.text
+        assert (
+            "1 unfinished task(s) (commands after their ack, audit rows) cancelled after 0.2 s" in caplog.text
+        )
 
 
 def test_share_posts_in_channel_and_help(env: Env) -> None:
