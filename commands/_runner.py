@@ -212,9 +212,7 @@ class CommandRunner:
         try:
             await self._audits.submit((row, key if status else None, status or ""))
         except Unavailable:
-            log.warning(
-                "audit row not written (database unavailable): %s %s %s", inv.user_id, inv.command, outcome
-            )
+            _warn_lost_audit(inv, outcome, "database unavailable")
 
     @staticmethod
     def _audit_row(inv: Invocation, outcome: str, error_id: str | None, detail: str) -> dict[str, Any]:
@@ -233,10 +231,12 @@ class CommandRunner:
 def _log_lost_audit(inv: Invocation, outcome: str, written: asyncio.Future[None]) -> None:
     """A queued audit row that could not be written: logged (nobody else awaits its outcome)."""
     if written.cancelled():
-        log.warning("audit row not written (shutting down): %s %s %s", inv.user_id, inv.command, outcome)
+        _warn_lost_audit(inv, outcome, "shutting down")
     elif isinstance(exc := written.exception(), Unavailable):
-        log.warning(
-            "audit row not written (database unavailable): %s %s %s", inv.user_id, inv.command, outcome
-        )
+        _warn_lost_audit(inv, outcome, "database unavailable")
     elif exc is not None:
         log.error("audit row not written: %s %s %s", inv.user_id, inv.command, outcome, exc_info=exc)
+
+
+def _warn_lost_audit(inv: Invocation, outcome: str, why: str) -> None:
+    log.warning("audit row not written (%s): %s %s %s", why, inv.user_id, inv.command, outcome)

@@ -26,22 +26,23 @@ def register(svc: Services) -> None:
 READ_ONLY = frozenset({"", "help", "list", "show", "timeline"})
 
 
-def _first_word(body: dict[str, Any]) -> str | None:
-    """The subcommand of an ``/incident`` body (``""`` for none), or None for another command."""
+def _subcommand(body: dict[str, Any]) -> tuple[str, str] | None:
+    """The subcommand of an ``/incident`` body (``""`` for none) and the rest of its text, or None
+    for another command."""
     if body.get("command") != "/incident":
         return None
     words = str(body.get("text") or "").split(maxsplit=1)
-    return words[0].lower() if words else ""
+    return (words[0].lower() if words else "", words[1] if len(words) > 1 else "")
 
 
 def is_read_only(body: dict[str, Any]) -> bool:
     """``/incident`` invocations that only read: help, list, show, timeline."""
-    return _first_word(body) in READ_ONLY
+    found = _subcommand(body)
+    return found is not None and found[0] in READ_ONLY
 
 
 def is_resumable(body: dict[str, Any]) -> bool:
     """``/incident declare <sev> <title>`` may run again after a crash mid-way: it is deduplicated by
     declarer and title (no second incident). (Read-only invocations may too: ``is_read_only``.)"""
-    if _first_word(body) != "declare":
-        return False
-    return len(str(body.get("text") or "").split()) > 1
+    found = _subcommand(body)
+    return found is not None and found[0] == "declare" and bool(found[1])
