@@ -154,7 +154,9 @@ def combined(messages: Iterable[RenderedMessage]) -> RenderedMessage:
     return RenderedMessage(text="\n".join(texts), blocks=blocks)
 
 
-def register(outbox: Outbox, chat: Chat) -> None:
+def wire(outbox: Outbox, chat: Chat) -> None:
+    """The Slack effects every area records (``post``, ``update``, ``invite``, ``topic``), delivered."""
+
     async def do_post(item: OutboxItem) -> dict[str, Any]:
         p = item.payload
         posted = await deliver_post(

@@ -65,11 +65,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     migrations = start_upgrade_if_behind(settings.database_url)  # runs while the rest is imported
     import uvicorn
 
-    from bot.app import build_app, build_services
+    from bot.app import build
     from bot.web import build_web
 
-    services = build_services(settings, config)
-    web = build_web(build_app(services), services)
+    web = build_web(build(settings, config))
     migrations.wait()
     _freeze_start_up_heap()
     log.info("cmdcenter listening on http://%s:%d/slack/events", args.host, args.port)
@@ -81,7 +80,7 @@ def cmd_socket(_: argparse.Namespace) -> int:
     _collector_off_for_start_up()
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-    from bot.app import Worker, build_app, build_services
+    from bot.app import build
     from bot.db.migrate import upgrade_if_behind
 
     settings, config = _load()
@@ -89,19 +88,13 @@ def cmd_socket(_: argparse.Namespace) -> int:
     settings.require("slack_bot_token", "slack_signing_secret", "slack_app_token")
     assert settings.slack_app_token is not None
     upgrade_if_behind(settings.database_url)
-    services = build_services(settings, config)
-    app = build_app(services)
+    app = build(settings, config)
     _freeze_start_up_heap()
 
     async def main() -> None:
-        worker = Worker(services)
-        worker.start()
-        try:
+        async with app.running():
             token = settings.slack_app_token.get_secret_value()  # type: ignore[union-attr]
-            await AsyncSocketModeHandler(app, token).start_async()  # type: ignore[no-untyped-call]
-        finally:
-            await services.drain(settings.shutdown_grace)
-            await worker.stop()
+            await AsyncSocketModeHandler(app.bolt, token).start_async()  # type: ignore[no-untyped-call]
 
     asyncio.run(main())
     return 0

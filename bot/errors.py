@@ -26,6 +26,8 @@ a 4xx that will never succeed is not retryable; 429/5xx/connection errors are.
 
 from __future__ import annotations
 
+import uuid
+
 
 class CmdcenterError(Exception):
     """Base of every error cmdcenter raises on purpose."""
@@ -125,3 +127,8 @@ class ProbeError(AdapterError):
 def retryable_http_status(status: int) -> bool:
     """429, 408 and 5xx are worth retrying; other 4xx are not."""
     return status in (408, 425, 429) or status >= 500
+
+
+def new_error_id() -> str:
+    """The id shown to a user instead of an unexpected error's text (the log has the traceback)."""
+    return f"E-{uuid.uuid4().hex[:10].upper()}"

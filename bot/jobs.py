@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from bot.clock import Clock
-from bot.db.engine import Database
+from bot.db.engine import Database, record_effects
 from bot.db.models import ScheduledJob
 from bot.db.store import claim_lease, insert_ignore
 
@@ -29,6 +29,8 @@ JobHandler = Callable[[ScheduledJob], Awaitable[None]]
 async def schedule(
     session: AsyncSession, *, key: str, kind: str, due_at: datetime, payload: dict[str, Any]
 ) -> bool:
+    """Record a job in the caller's transaction; ``key`` makes it idempotent."""
+    record_effects(session)
     return await insert_ignore(
         session,
         ScheduledJob,

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col, select
 
-from bot.db.engine import Database
+from bot.db.engine import Database, record_effects
 from bot.db.models import OutboxItem
 from bot.db.store import claim_leases, insert_ignore, insert_ignore_many
 from bot.errors import AdapterError, CmdcenterError, Unavailable
@@ -100,12 +100,16 @@ def outbox_row(**effect: Unpack[Effect]) -> dict[str, Any]:
 
 
 async def enqueue(session: AsyncSession, **effect: Unpack[Effect]) -> bool:
-    """Record a side effect in the caller's transaction. Returns False if ``key`` was recorded before."""
+    """Record a side effect in the caller's transaction (delivery starts once it commits). Returns
+    False if ``key`` was recorded before."""
+    record_effects(session)
     return await insert_ignore(session, OutboxItem, outbox_row(**effect), conflict=["key"])
 
 
 async def enqueue_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Record several side effects (``outbox_row``s) with one statement; a key recorded before is skipped."""
+    if rows:
+        record_effects(session)
     await insert_ignore_many(session, OutboxItem, rows, conflict=["key"])
 
 
@@ -130,6 +134,7 @@ class Outbox:
         self.broadcast: Callable[[], None] | None = None
         self.default_failure_notifier: FailureNotifier | None = None
         self._gauges_at: datetime | None = None
+        db.on_effects = self.kick  # a committed unit of work that recorded items wakes the worker
 
     @property
     def lease(self) -> timedelta:
@@ -412,7 +417,8 @@ class Outbox:
                 )
             )
             ok = bool(getattr(await session.execute(stmt), "rowcount", 0))
-        self.kick()
+            if ok:
+                record_effects(session)
         return ok
 
     async def _update_gauges(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -265,6 +265,16 @@ class DeployTool(Protocol):
     ) -> DeployResult: ...
 
 
+@runtime_checkable
+class AutoSyncControl(Protocol):
+    """Argo CD's automated sync of a service's application, suspended while deploys are frozen (and
+    before a rollback, so Argo CD does not redeploy what was rolled back). True when it changed."""
+
+    async def suspend_auto_sync(self, *, service: ServiceConfig, environment: str) -> bool: ...
+
+    async def resume_auto_sync(self, *, service: ServiceConfig, environment: str) -> bool: ...
+
+
 # --- Probes (health endpoints, Prometheus) --------------------------------------------------------
 
 
@@ -295,3 +305,46 @@ class Sample(_Out):
 
 class Metrics(Protocol):
     async def instant(self, *, query: str, timeout: float = 3.0, at: datetime | None = None) -> Sample: ...
+
+
+# --- GateSources (what /gonogo's release gates read outside) ---------------------------------------
+
+
+class HttpAnswer(_Out):
+    """An HTTP answer, whatever its status: the gate judges it."""
+
+    status: int
+    body: Any = None  # decoded JSON, or None when the body is not JSON
+    text: str = ""
+
+
+class CheckRun(_Out):
+    name: str
+    status: str  # queued | in_progress | completed (| waiting | requested | pending)
+    conclusion: str | None = None  # success | failure | neutral | cancelled | skipped | timed_out | ...
+    url: str | None = None
+
+
+class CommandRun(_Out):
+    returncode: int
+    stdout: str = ""
+    stderr: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+class GateSources(Protocol):
+    """JSON endpoints, GitHub check runs, deployment manifests and commands, for the release gates.
+    Transport failures raise ``ProbeError`` with a message fit for the decision card."""
+
+    async def get(self, *, url: str, timeout: float) -> HttpAnswer: ...
+
+    async def check_runs(self, *, repository: str, ref: str, timeout: float) -> list[CheckRun]: ...
+
+    async def manifests(self, *, path: str | None, url: str | None, timeout: float) -> list[tuple[str, str]]:
+        """(source, text) of a file, a folder of YAML/JSON files (recursively), or a URL."""
+        ...
+
+    async def run(self, *, argv: list[str], env: dict[str, str], timeout: float) -> CommandRun: ...

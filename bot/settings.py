@@ -105,6 +105,12 @@ class Settings(BaseSettings):
         if missing:
             raise ConfigError([f"{m} is not set" for m in missing])
 
+    def slack_credentials(self) -> tuple[str, str]:
+        """The bot token and the signing secret; ``ConfigError`` naming whichever is missing."""
+        self.require("slack_bot_token", "slack_signing_secret")
+        assert self.slack_bot_token is not None and self.slack_signing_secret is not None
+        return self.slack_bot_token.get_secret_value(), self.slack_signing_secret.get_secret_value()
+
 
 def load_settings(**overrides: object) -> Settings:
     try:

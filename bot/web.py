@@ -1,125 +1,138 @@
-"""HTTP routes (Starlette/ASGI): Slack requests, health, metrics, webhooks and the JSON API."""
+"""Every HTTP route (Starlette/ASGI), with bounded bodies:
+
+    POST /slack/events     Slack: slash commands, events, interactivity (HTTP mode only)
+    GET  /healthz          200 with the database's status, 503 when it is unreachable
+    GET  /metrics          Prometheus text format
+    POST /hooks/deploy     CI reports a deploy into the release ledger (bearer token)
+    GET  /api/prodstatus   the /prodstatus report as JSON (bearer token)
+
+``build_web(app)`` serves them all for ``cmdcenter serve``; ``cmdcenter socket`` serves
+``service_routes`` (all but ``/slack/events``) beside its websocket. A Slack payload is checked the
+same way in both transports (``slack_problem``: size, UTF-8, shape) before Bolt sees it.
+"""
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import re
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus
 
-import aiohttp
+from pydantic import ValidationError
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
-from slack_bolt.async_app import AsyncApp
 from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from bot.app import Services, Worker
+from bot.app import App
+from bot.deps import Deps
+from bot.errors import NotFound, Unavailable, new_error_id
+from bot.releases import ledger
+from bot.status.prodstatus import build_report
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 512 * 1024  # Slack payloads are far smaller; refuse anything bigger before parsing it
+MAX_HOOK_BODY = 64 * 1024
 
-Endpoint = Callable[[Request], Awaitable[Response]]
+
+def build_web(app: App) -> Starlette:
+    """HTTP mode: Slack's requests and the service routes, the app running for the server's life."""
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        async with app.running():
+            yield
+
+    routes = [Route("/slack/events", SlackEvents(app).handle, methods=["POST"]), *service_routes(app.deps)]
+    return Starlette(routes=routes, lifespan=lifespan)
 
 
-def _kind(request: Request, body: bytes) -> str:
-    ctype = request.headers.get("content-type", "")
-    if "json" in ctype:
+def service_routes(deps: Deps) -> list[Route]:
+    """The routes both transports serve: health, metrics, the deploy webhook, the JSON API."""
+    return [
+        Route("/healthz", _Healthz(deps).handle, methods=["GET"]),
+        Route("/metrics", _Metrics(deps).handle, methods=["GET"]),
+        Route("/hooks/deploy", _DeployHook(deps).handle, methods=["POST"]),
+        Route("/api/prodstatus", _ProdstatusApi(deps).handle, methods=["GET"]),
+    ]
+
+
+# --- Slack -----------------------------------------------------------------------------------------
+
+
+def _kind(content_type: str, body: bytes) -> str:
+    if "json" in content_type:
         return "event"
     if body.startswith(b"payload="):
         return "interactive"
     return "command"
 
 
-def build_web(app: AsyncApp, services: Services, *, extra_routes: list[Route] | None = None) -> Starlette:
-    handler = AsyncSlackRequestHandler(app)
-    assert services.settings.slack_signing_secret is not None
-    verifier = SignatureVerifier(services.settings.slack_signing_secret.get_secret_value())
-    worker = Worker(services)
-    telemetry = services.telemetry
+class SlackEvents:
+    """``POST /slack/events``: refuse oversized (413), non-UTF-8 or malformed (400) and unsigned or
+    stale (401) requests before anything runs; then Bolt, which never makes bad input a 5xx."""
 
-    async def slack_events(request: Request) -> Response:
+    def __init__(self, app: App) -> None:
+        self.handler = AsyncSlackRequestHandler(app.bolt)
+        _, secret = app.deps.settings.slack_credentials()
+        self.verifier = SignatureVerifier(secret)
+        self.telemetry = app.deps.telemetry
+
+    async def handle(self, request: Request) -> Response:
         started = time.perf_counter()
-        length = int(request.headers.get("content-length") or 0)
-        if length > MAX_BODY:
+        if int(request.headers.get("content-length") or 0) > MAX_BODY:
             return PlainTextResponse("payload too large", status_code=413)
         body = await request.body()
         if len(body) > MAX_BODY:
             return PlainTextResponse("payload too large", status_code=413)
-        kind = _kind(request, body)
-        requests, ack_seconds = telemetry.request_metrics(kind)
+        content_type = request.headers.get("content-type", "")
+        kind = _kind(content_type, body)
+        requests, ack_seconds = self.telemetry.request_metrics(kind)
         requests.inc()
-        try:
-            body.decode("utf-8")
-        except UnicodeDecodeError:
+        if _size_or_encoding(body) is not None:
             return PlainTextResponse("malformed request: not UTF-8", status_code=400)
-        if not _signed_by_slack(verifier, body, request):
+        if not _signed_by_slack(self.verifier, body, request):
             return PlainTextResponse("invalid signature", status_code=401)
-        problem = malformed(body, request.headers.get("content-type", ""))
+        problem = malformed(body, content_type)
         if problem:
-            telemetry.errors.labels("malformed").inc()
+            self.telemetry.errors.labels("malformed").inc()
             return PlainTextResponse(f"malformed request: {problem}", status_code=400)
         try:
-            response: Response = await handler.handle(request)
+            response: Response = await self.handler.handle(request)
         except Exception:  # Bolt choked on a payload we did not foresee: never a 5xx for bad input
             error_id = new_error_id()
-            telemetry.errors.labels("unexpected").inc()
+            self.telemetry.errors.labels("unexpected").inc()
             log.exception("error %s handling a %s request", error_id, kind)
             return PlainTextResponse(f"could not process the request (error id {error_id})", status_code=400)
         ack_seconds.observe(time.perf_counter() - started)
         return response
 
-    async def healthz(_: Request) -> Response:
-        ok = await services.db.ping()
-        return JSONResponse(
-            {"status": "ok" if ok else "unavailable", "database": "ok" if ok else "unreachable"},
-            status_code=200 if ok else 503,
-        )
 
-    async def metrics(_: Request) -> Response:
-        return Response(telemetry.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+def _size_or_encoding(body: bytes) -> tuple[int, str] | None:
+    if len(body) > MAX_BODY:
+        return 413, "payload too large"
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return 400, "malformed request: not UTF-8"
+    return None
 
-    @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        web_client = services.extras.get("web_client")
-        shared: aiohttp.ClientSession | None = None
-        if web_client is not None and getattr(web_client, "session", None) is None:
-            # One connection pool for every Web API call (slack_sdk opens a session per call otherwise).
-            # At most 16 connections per host (slack.com, hooks.slack.com): more calls at once only
-            # hold more sockets and buffers, since Slack rate-limits per method and channel anyway.
-            shared = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=web_client.timeout),
-                connector=aiohttp.TCPConnector(limit=64, limit_per_host=16),
-            )
-            web_client.session = shared
-        worker.start()
-        services.extras["worker"] = worker
-        try:
-            yield
-        finally:
-            await services.drain(services.settings.shutdown_grace)
-            await worker.stop()
-            await services.db.dispose()
-            if shared is not None and web_client is not None:
-                web_client.session = None
-                await shared.close()
 
-    routes = [
-        Route("/slack/events", slack_events, methods=["POST"]),
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
-        *services.routes,
-        *(extra_routes or []),
-    ]
-    return Starlette(routes=routes, lifespan=lifespan)
+def slack_problem(body: bytes, content_type: str) -> str | None:
+    """Why a Slack payload (already authenticated: signed, or from our own websocket) must not reach
+    Bolt, or None: too large, not UTF-8, not the shape of a Slack payload."""
+    found = _size_or_encoding(body)
+    if found is not None:
+        return found[1]
+    return malformed(body, content_type)
 
 
 def _signed_by_slack(verifier: SignatureVerifier, body: bytes, request: Request) -> bool:
@@ -136,10 +149,6 @@ def _signed_by_slack(verifier: SignatureVerifier, body: bytes, request: Request)
         return False
 
 
-def new_error_id() -> str:
-    return f"E-{uuid.uuid4().hex[:10].upper()}"
-
-
 _COMMAND_FIELD = re.compile(rb"(?:^|&)command=([^&]*)")
 
 
@@ -147,16 +156,7 @@ def malformed(body: bytes, content_type: str) -> str | None:
     """Why a (signed) body is not a Slack payload Bolt can handle, or None when it looks right."""
     try:
         if "json" in content_type:
-            data = json.loads(body)
-            if not isinstance(data, dict) or not isinstance(data.get("type"), str):
-                return "expected a JSON object with a type"
-            if data["type"] == "event_callback" or "event" in data:
-                event = data.get("event")
-                if not isinstance(event, dict) or not isinstance(event.get("type"), str):
-                    return "event without a type"
-                if not isinstance(data.get("event_id", ""), str):
-                    return "event_id must be a string"
-            return None
+            return _malformed_event(json.loads(body))
         if not body.startswith(b"payload=") and b"&payload=" not in body:
             # A slash command (the hot path): only its command field is checked, without parsing
             # the whole form a second time (Bolt parses it).
@@ -166,33 +166,127 @@ def malformed(body: bytes, content_type: str) -> str | None:
             return None
         form = parse_qs(body.decode("utf-8"), keep_blank_values=True)
         if "payload" in form:
-            payload = json.loads(form["payload"][0])
-            if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
-                return "interactivity payload without a type"
-            for key in ("user", "team", "channel", "view", "container", "message"):
-                if key in payload and payload[key] is not None and not isinstance(payload[key], dict):
-                    return f"{key} must be an object"
-            actions = payload.get("actions", [])
-            if not isinstance(actions, list) or not all(isinstance(a, dict) for a in actions):
-                return "actions must be a list of objects"
-            return None
+            return malformed_interaction(json.loads(form["payload"][0]))
         return None
     except (UnicodeDecodeError, ValueError):
         return "not valid JSON / form data"
 
 
-def bearer_ok(request: Request, expected: str | None) -> bool:
-    import hmac
+def _malformed_event(data: Any) -> str | None:
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        return "expected a JSON object with a type"
+    if data["type"] == "event_callback" or "event" in data:
+        event = data.get("event")
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            return "event without a type"
+        if not isinstance(data.get("event_id", ""), str):
+            return "event_id must be a string"
+    return None
 
+
+def malformed_interaction(payload: Any) -> str | None:
+    """Why an interactivity payload (a button, a modal, a shortcut) is not one Bolt can handle."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
+        return "interactivity payload without a type"
+    for key in ("user", "team", "channel", "view", "container", "message"):
+        if key in payload and payload[key] is not None and not isinstance(payload[key], dict):
+            return f"{key} must be an object"
+    actions = payload.get("actions", [])
+    if not isinstance(actions, list) or not all(isinstance(a, dict) for a in actions):
+        return "actions must be a list of objects"
+    return None
+
+
+# --- the service routes -------------------------------------------------------------------------------
+
+
+def bearer_ok(request: Request, expected: str | None) -> bool:
+    """A bearer token equal to ``expected`` (compared in constant time); none configured: refused."""
     if not expected:
         return False
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), expected)
 
 
-async def read_json(request: Request) -> Any:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise ValueError("payload too large")
-    return json.loads(body or b"null")
+def _error(
+    status: int, error: str, fields: dict[str, str] | None = None, *, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body: dict[str, Any] = {"error": error}
+    if fields:
+        body["fields"] = fields
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+class _Healthz:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    async def handle(self, _: Request) -> Response:
+        ok = await self.deps.db.ping()
+        return JSONResponse(
+            {"status": "ok" if ok else "unavailable", "database": "ok" if ok else "unreachable"},
+            status_code=200 if ok else 503,
+        )
+
+
+class _Metrics:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    async def handle(self, _: Request) -> Response:
+        return Response(self.deps.telemetry.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+class _DeployHook:
+    """``POST /hooks/deploy`` (see the README): 201 recorded · 200 the same deploy again (its status
+    updated) · 401 missing or wrong token (or none configured) · 400 not JSON, or field errors
+    (``{"error": ..., "fields": {name: why}}``) · 413 body over 64 KiB · 503 database unreachable."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    async def handle(self, request: Request) -> Response:
+        token = self.deps.settings.deploy_hook_token
+        if not bearer_ok(request, token.get_secret_value() if token else None):
+            return _error(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+        if int(request.headers.get("content-length") or 0) > MAX_HOOK_BODY:
+            return _error(413, f"the body must be at most {MAX_HOOK_BODY} bytes")
+        body = await request.body()
+        if len(body) > MAX_HOOK_BODY:
+            return _error(413, f"the body must be at most {MAX_HOOK_BODY} bytes")
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return _error(400, "the body is not JSON", {"body": str(exc)[:200]})
+        if not isinstance(data, dict):
+            return _error(400, "the body must be a JSON object", {"body": "expected an object"})
+        try:
+            report = ledger.DeployReport.model_validate(data)
+        except ValidationError as exc:
+            fields = {".".join(str(p) for p in e["loc"]) or "body": e["msg"] for e in exc.errors()}
+            return _error(400, "invalid deploy report", fields)
+        problems = ledger.check_report(self.deps, report)
+        if problems:
+            return _error(400, "invalid deploy report", problems)
+        try:
+            outcome = await ledger.report_deploy(self.deps, report)
+        except Unavailable:
+            return _error(503, "temporarily unavailable")
+        return JSONResponse(outcome.model_dump(), status_code=201 if outcome.created else 200)
+
+
+class _ProdstatusApi:
+    """``GET /api/prodstatus[?scope=...]``: the report as JSON for dashboards (bearer token)."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    async def handle(self, request: Request) -> Response:
+        token = self.deps.settings.api_token
+        if not bearer_ok(request, token.get_secret_value() if token else None):
+            return _error(401, "a valid bearer token (CMDCENTER_API_TOKEN) is required")
+        try:
+            report = await build_report(self.deps, scope=request.query_params.get("scope") or None)
+        except NotFound as exc:
+            return _error(404, str(exc))
+        return JSONResponse(report.model_dump(mode="json"))

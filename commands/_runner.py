@@ -15,14 +15,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.app import Services
 from bot.context import Invocation, Reply
 from bot.db.batch import GroupCommit
 from bot.db.models import AuditLog
 from bot.db.store import insert_rows
-from bot.errors import Unavailable, UsageError, UserError
+from bot.deps import Deps
+from bot.errors import Unavailable, UsageError, UserError, new_error_id
 from bot.inbox import command_key
-from bot.web import new_error_id
 
 log = logging.getLogger("cmdcenter.commands")
 
@@ -45,18 +44,18 @@ def _missed(handover: Handover) -> bool:
 
 
 class CommandRunner:
-    def __init__(self, services: Services) -> None:
-        self.svc = services
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
         # Its flushes are spawned: a read's audit row, queued after its answer, is written before
-        # a graceful shutdown ends (``Services.drain``).
+        # a graceful shutdown ends (``Deps.drain``).
         self._audits = GroupCommit(
-            services.db, self._write_audits, start=lambda flush: services.spawn(flush, what="audit rows")
+            deps.db, self._write_audits, start=lambda flush: deps.tasks.spawn(flush, what="audit rows")
         )
 
     async def _write_audits(
         self, session: AsyncSession, rows: list[tuple[dict[str, Any], str | None, str]]
     ) -> list[None]:
-        await self.svc.inbox.mark_rows(session, [(key, status) for _, key, status in rows if key])
+        await self.deps.inbox.mark_rows(session, [(key, status) for _, key, status in rows if key])
         await insert_rows(session, AuditLog, [row for row, _, _ in rows])
         return [None] * len(rows)
 
@@ -66,7 +65,7 @@ class CommandRunner:
         """Run the command after the listener returns: the listener acks, starts it and returns, so
         Bolt answers Slack at once (``process_before_response``: no polling for the ack)."""
         what = f"{inv.command or 'interaction'} by {inv.user_id}"
-        self.svc.spawn(self.run(inv, respond, action), what=what)
+        self.deps.tasks.spawn(self.run(inv, respond, action), what=what)
 
     async def answer(
         self,
@@ -84,8 +83,8 @@ class CommandRunner:
 
         A read-only command (``Inbox.read_only``) is recorded only when its reply misses the ack: a
         reply in the ack leaves nothing to lose after it, so it costs no inbox row."""
-        budget = 0.0 if inv.replayed else self.svc.settings.reply_in_ack_within
-        deferred = budget > 0 and self.svc.inbox.is_read_only(body)
+        budget = 0.0 if inv.replayed else self.deps.settings.reply_in_ack_within
+        deferred = budget > 0 and self.deps.inbox.is_read_only(body)
         if not inv.replayed and not deferred and not await self._record(body):
             await ack()  # the same invocation twice (one trigger id): answered by the first
             return
@@ -97,7 +96,7 @@ class CommandRunner:
         handover: Handover = loop.create_future()
         recorded: asyncio.Future[None] | None = loop.create_future() if deferred else None
         what = f"{inv.command} by {inv.user_id}"
-        self.svc.spawn(self.run(inv, respond, action, handover=handover, recorded=recorded), what=what)
+        self.deps.tasks.spawn(self.run(inv, respond, action, handover=handover, recorded=recorded), what=what)
         timer = loop.call_later(budget, _give_up, handover)
         try:
             payload = await handover
@@ -117,7 +116,7 @@ class CommandRunner:
         Without the database it is not recorded: the command itself answers "temporarily
         unavailable"."""
         try:
-            return await self.svc.inbox.record_command(body)
+            return await self.deps.inbox.record_command(body)
         except Unavailable:
             return True
 
@@ -133,16 +132,16 @@ class CommandRunner:
         """Run a command and answer it: in the ack (``handover``, while the listener still waits),
         or through its response_url. ``recorded``: a read-only command's inbox row, written by the
         listener only if the reply misses the ack."""
-        render = self.svc.renderer
+        render = self.deps.renderer
         outcome, error_id, detail = "ok", None, ""
         # The command's inbox row: recorded before the ack, or (``recorded``) only if it missed it.
         key = command_key(inv.trigger_id) if inv.command.startswith("/") and inv.trigger_id else None
         inbox_key = key if recorded is None else None
         try:
-            if inbox_key and not self.svc.inbox.is_resumable({"command": inv.command, "text": inv.text}):
+            if inbox_key and not self.deps.inbox.is_resumable({"command": inv.command, "text": inv.text}):
                 # A crash from here on must not run it again (it may have half happened); a
                 # resumable command stays "received" and is simply run again.
-                await self.svc.inbox.mark(inbox_key, "processing")
+                await self.deps.inbox.mark(inbox_key, "processing")
             reply = await action()
         except UsageError as exc:
             outcome, detail = "usage", str(exc)
@@ -158,9 +157,9 @@ class CommandRunner:
             outcome, error_id = "error", new_error_id()
             log.exception("unexpected error %s in %s %r by %s", error_id, inv.command, inv.text, inv.user_id)
             reply = Reply(message=render.message("errors/unexpected", error_id=error_id))
-        self.svc.telemetry.commands.labels(inv.command or "?", outcome).inc()
+        self.deps.telemetry.commands.labels(inv.command or "?", outcome).inc()
         if outcome not in ("ok", "usage", "refused"):
-            self.svc.telemetry.errors.labels(outcome).inc()
+            self.deps.telemetry.errors.labels(outcome).inc()
         payload = reply.payload() if reply is not None and reply.message is not None else None
         if recorded is not None and handover is not None and not handover.done():
             # A read answered in the ack: the answer goes at once and its audit row is queued for the
@@ -184,7 +183,7 @@ class CommandRunner:
         if payload is not None and respond is not None:
             try:
                 if inv.response_url:  # through the Chat port (its shared HTTP session)
-                    await self.svc.chat.respond(response_url=inv.response_url, payload=payload)
+                    await self.deps.chat.respond(response_url=inv.response_url, payload=payload)
                 else:
                     await respond(**payload)
             except Exception:
@@ -192,7 +191,7 @@ class CommandRunner:
 
     async def _mark(self, key: str, status: str) -> None:
         try:
-            await self.svc.inbox.mark(key, status)
+            await self.deps.inbox.mark(key, status)
         except Unavailable:
             log.warning("inbox row %s not marked %s (database unavailable)", key, status)
 

@@ -13,9 +13,9 @@ from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from bot.app import Services
 from bot.context import REPLAY
-from bot.web import new_error_id
+from bot.deps import Deps
+from bot.errors import new_error_id
 from commands._runner import CommandRunner
 
 log = logging.getLogger("cmdcenter.events")
@@ -29,30 +29,30 @@ class RecordRequest(AsyncMiddleware):
     knows whether the reply goes in the ack. A middleware class: Bolt calls it directly, without
     building the listener arguments as it does for a middleware function.)"""
 
-    def __init__(self, svc: Services) -> None:
-        self.svc = svc
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
 
     async def async_process(
         self, *, req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[BoltResponse]]
     ) -> BoltResponse | None:
         body = req.body
-        if body.get("type") == "event_callback" and not await self.svc.inbox.record(body):
+        if body.get("type") == "event_callback" and not await self.deps.inbox.record(body):
             return BoltResponse(status=200, body="")  # a retry or a duplicate: already recorded
         return await next()
 
 
-def register(app: AsyncApp, svc: Services, runner: CommandRunner) -> None:
-    app.use(RecordRequest(svc))
+def register(app: AsyncApp, deps: Deps, runner: CommandRunner) -> None:
+    app.use(RecordRequest(deps))
 
     async def replay_command(stored: dict[str, Any]) -> None:
         """A command recorded but never started (the process died right after the ack): run it now.
         Its answer still reaches the user through its response_url (valid for 30 minutes)."""
         await app.async_dispatch(AsyncBoltRequest(body={**stored, REPLAY: "1"}, mode="socket_mode"))
 
-    svc.inbox.register("command", replay_command)
+    deps.inbox.register("command", replay_command)
 
     async def handle_event(body: dict[str, Any]) -> None:
-        svc.spawn(svc.inbox.process(body), what=f"event {body.get('event_id')}")
+        deps.tasks.spawn(deps.inbox.process(body), what=f"event {body.get('event_id')}")
 
     # One listener for every event type handled: Bolt tries its listeners' matchers in turn (each
     # costs a build of the listener arguments), so one matcher here is one less for every request.
@@ -61,5 +61,5 @@ def register(app: AsyncApp, svc: Services, runner: CommandRunner) -> None:
     @app.error
     async def handle_error(error: Exception, body: dict[str, Any]) -> None:
         error_id = new_error_id()
-        svc.telemetry.errors.labels("unexpected").inc()
+        deps.telemetry.errors.labels("unexpected").inc()
         log.error("unhandled error %s for a %s request", error_id, body.get("type", "?"), exc_info=error)

@@ -6,14 +6,14 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from bot.app import Services
 from bot.context import Invocation
+from bot.deps import Deps
 from bot.status import prodstatus
 from commands._runner import CommandRunner
 
 
-def register_command(app: AsyncApp, svc: Services, runner: CommandRunner) -> None:
+def register_command(app: AsyncApp, deps: Deps, runner: CommandRunner) -> None:
     @app.command("/prodstatus")
     async def handle_prodstatus(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         inv = Invocation.from_command(body)
-        await runner.answer(inv, ack, respond, lambda: prodstatus.handle(svc, inv), body=body)
+        await runner.answer(inv, ack, respond, lambda: prodstatus.handle(deps, inv), body=body)

@@ -22,12 +22,13 @@ import asyncpg
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from sqlmodel import select
 
-from bot.app import Services, build_app, build_services
+from bot.app import App, build
 from bot.clock import FakeClock
 from bot.config import Config, parse_config
 from bot.db.engine import Database
 from bot.db.migrate import upgrade
 from bot.db.models import AuditLog, Incident, OutboxItem, TimelineEntry
+from bot.deps import Deps
 from bot.outbox import RetryPolicy
 from bot.sandbox.server import RunningServer, serve_in_thread
 from bot.sandbox.slack_driver import SlackDriver
@@ -77,7 +78,7 @@ def wait_until(predicate: Callable[[], T], *, timeout: float = 10.0, message: st
 
 @dataclass
 class BotHarness:
-    services: Services
+    app: App
     server: RunningServer
     driver: SlackDriver
     slack: SlackEmulator
@@ -85,6 +86,10 @@ class BotHarness:
     portal: BlockingPortal
     db: Database
     extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def deps(self) -> Deps:
+        return self.app.deps
 
     @property
     def url(self) -> str:
@@ -137,7 +142,7 @@ class BotHarness:
 
     def tick(self) -> None:
         """Let the bot's worker run two full passes (due jobs after moving the clock), then settle."""
-        worker = self.services.extras["worker"]
+        worker = self.app.worker
         target = worker.passes + 2
         wait_until(lambda: worker.passes >= target, message="two worker passes")
         self.settle()
@@ -238,19 +243,19 @@ def running_bot(
     cfg = parse_config(config) if isinstance(config, str) else config
     upgrade(settings_obj.database_url)
     clock = clock or FakeClock()
-    services = build_services(
+    app = build(
         settings_obj,
         cfg,
         clock=clock,
         retry_policy=RetryPolicy(base=0.05, cap=1.0, max_attempts=5, lease=5.0),
         **(adapters or {}),
     )
-    web = build_web(build_app(services), services)
+    web = build_web(app)
     server = serve_in_thread(web)
     driver = SlackDriver(f"{server.url}/slack/events", SIGNING_SECRET, slack.workspace)
     with start_blocking_portal() as portal:
         db = Database(settings_obj.database_url)
-        harness = BotHarness(services, server, driver, slack, clock, portal, db)
+        harness = BotHarness(app, server, driver, slack, clock, portal, db)
         try:
             yield harness
         finally:

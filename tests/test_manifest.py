@@ -50,7 +50,7 @@ def test_manifest_validates_against_slack_schema(shared_specs: Path) -> None:
 
 
 def test_manifest_commands_are_exactly_the_registered_ones(tmp_path: Path) -> None:
-    from bot.app import build_app, build_services
+    from bot.app import build
     from bot.settings import Settings
 
     settings = Settings.model_validate(
@@ -61,7 +61,7 @@ def test_manifest_commands_are_exactly_the_registered_ones(tmp_path: Path) -> No
             "database_url": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
         }
     )
-    app = build_app(build_services(settings, Config(), clock=FakeClock()))
+    app = build(settings, Config(), clock=FakeClock()).bolt
     registered: set[str] = set()
     for listener in app._async_listeners:
         for matcher in listener.matchers:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.incidents.store import IncidentSummary
+from bot.db.models import IncidentSummary
 from bot.render import Renderer
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)

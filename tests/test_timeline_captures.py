@@ -1,18 +1,19 @@
-"""Captures arriving together share one transaction (``bot.incidents.timeline._captures``): one entry
-and one thread post per message, whatever else is in the batch."""
+"""Captures arriving together share one transaction (``Deps.timeline_captures``, over
+``bot.incidents.timeline.record_captures``): one entry and one thread post per message, whatever
+else is in the batch."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
 
 from sqlmodel import select
 
+from bot.db.batch import GroupCommit
 from bot.db.engine import Database
 from bot.db.models import Incident, OutboxItem, TimelineEntry
-from bot.incidents.timeline import _captures
+from bot.incidents.timeline import record_captures
 
 AT = datetime(2026, 12, 4, 14, 2, tzinfo=UTC)
 
@@ -60,7 +61,7 @@ async def test_captures_submitted_together_share_one_transaction_and_each_messag
     db: Database,
 ) -> None:
     incident = await make_incident(db)
-    captures = _captures(SimpleNamespace(db=db, extras={}))  # type: ignore[arg-type]
+    captures = GroupCommit(db, record_captures)
     batch = [(incident, values(incident, n)) for n in range(10)]
     batch.append((incident, values(incident, 3, actor="U_CAROL")))  # the same message again
     results = await asyncio.gather(*(captures.submit(capture) for capture in batch))
@@ -82,7 +83,7 @@ async def test_a_removed_entry_captured_again_in_a_batch_is_restored_with_a_reca
     db: Database,
 ) -> None:
     incident = await make_incident(db)
-    captures = _captures(SimpleNamespace(db=db, extras={}))  # type: ignore[arg-type]
+    captures = GroupCommit(db, record_captures)
     first = await captures.submit((incident, values(incident, 1)))
     assert first is not None
     async with db.session() as session:
@@ -111,7 +112,7 @@ async def test_an_incident_without_a_channel_records_the_entry_and_no_post(db: D
         assert stored is not None
         stored.channel_id = None
     incident.channel_id = None
-    captures = _captures(SimpleNamespace(db=db, extras={}))  # type: ignore[arg-type]
+    captures = GroupCommit(db, record_captures)
     assert await captures.submit((incident, values(incident, 1))) is not None
     entries, items = await rows(db)
     assert len(entries) == 1 and not [i for i in items if i.op == "incident.timeline_post"]

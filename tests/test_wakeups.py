@@ -11,9 +11,9 @@ from typing import Any
 import asyncpg
 import pytest
 
-from bot.app import Worker
 from bot.db.engine import Database
 from bot.db.wakeups import APPLICATION_NAME, Wakeups, asyncpg_dsn
+from bot.worker import Worker
 from tests.harness import eventually
 
 
@@ -104,15 +104,15 @@ async def test_a_workers_kick_wakes_the_other_replicas_worker(pg: Database) -> N
 
         outbox = SimpleNamespace(deliver_due=deliver_due, wakeup=asyncio.Event(), owner=owner, broadcast=None)
         outbox.kick = lambda: (outbox.wakeup.set(), outbox.broadcast and outbox.broadcast())
-        return SimpleNamespace(
+        return Worker(
             db=pg,
             outbox=outbox,
             jobs=SimpleNamespace(run_due=nothing),
             inbox=SimpleNamespace(recover=nothing),
-            settings=SimpleNamespace(worker_interval=30.0),
+            interval=30.0,
         )
 
-    workers = [Worker(services("w-a")), Worker(services("w-b"))]
+    workers = [services("w-a"), services("w-b")]
     for w in workers:
         w.start()
     try:
@@ -123,9 +123,9 @@ async def test_a_workers_kick_wakes_the_other_replicas_worker(pg: Database) -> N
         await eventually(lambda: a.passes >= 1 and b.passes >= 1)
         await asyncio.sleep(0.1)
         passes = b.passes
-        a.services.outbox.kick()
+        a.outbox.kick()
         await eventually(lambda: b.passes > passes, timeout=3.0)
     finally:
         for w in workers:
             await w.stop()
-    assert a.services.outbox.broadcast is None  # stop() detaches it
+    assert a.outbox.broadcast is None  # stop() detaches it

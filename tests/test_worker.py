@@ -6,7 +6,7 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
-from bot.app import Worker
+from bot.worker import Worker
 
 
 async def test_a_busy_pass_is_followed_at_once_and_an_idle_one_waits() -> None:
@@ -24,14 +24,13 @@ async def test_a_busy_pass_is_followed_at_once_and_an_idle_one_waits() -> None:
 
     outbox = SimpleNamespace(deliver_due=deliver_due, wakeup=asyncio.Event())
     outbox.kick = outbox.wakeup.set
-    services: Any = SimpleNamespace(
+    parts: Any = dict(
         db=SimpleNamespace(is_sqlite=True),  # no cross-replica wake-ups
         outbox=outbox,
         jobs=SimpleNamespace(run_due=nothing),
         inbox=SimpleNamespace(recover=nothing),
-        settings=SimpleNamespace(worker_interval=30.0),
     )
-    worker = Worker(services)
+    worker = Worker(**parts, interval=30.0)
     worker.start()
     try:
         for _ in range(200):

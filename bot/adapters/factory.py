@@ -2,22 +2,55 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from bot.adapters.deploy import DeployTools
+from bot.adapters.gate_sources import HttpGateSources
 from bot.adapters.health import HttpHealthProbe
 from bot.adapters.pagerduty import PagerDutyOnCall, PagerDutyPager
 from bot.adapters.prometheus import PrometheusMetrics
 from bot.adapters.statuspage import StatuspageClient
 from bot.config import Config
+from bot.ports import (
+    AutoSyncControl,
+    Chat,
+    DeployTool,
+    GateSources,
+    HealthProbe,
+    Metrics,
+    OnCallDirectory,
+    Pager,
+    StatusPage,
+)
 from bot.settings import Settings
 
 
-def from_settings(settings: Settings, config: Config) -> dict[str, Any]:
-    """Adapters keyed by their ``Services`` field; an integration without settings is left out."""
-    adapters: dict[str, Any] = {
+class Adapters(TypedDict, total=False):
+    """The ports, by their ``bot.deps.Deps`` field; one passed to ``bot.app.build`` replaces the default."""
+
+    chat: Chat
+    pager: Pager
+    oncall: OnCallDirectory
+    statuspage: StatusPage
+    deploy: DeployTool
+    auto_sync: AutoSyncControl
+    health: HealthProbe
+    metrics: Metrics
+    gate_sources: GateSources
+
+
+def from_settings(settings: Settings, config: Config) -> Adapters:
+    """The vendor adapters whose settings are present; an integration without settings is left out."""
+    deploy = DeployTools.from_settings(settings)
+    github = settings.github_token
+    adapters: Adapters = {
         "health": HttpHealthProbe(),
-        "deploy": DeployTools.from_settings(settings),
+        "deploy": deploy,
+        "auto_sync": deploy,
+        "gate_sources": HttpGateSources(
+            github_api_url=settings.github_api_url,
+            github_token=github.get_secret_value() if github else None,
+        ),
     }
     key = settings.pagerduty_routing_key
     routing_key = key.get_secret_value() if key else None

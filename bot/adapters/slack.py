@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -74,6 +75,26 @@ def build_web_client(*, token: str, base_url: str, max_retries: int = 2) -> Asyn
         ]
     )
     return client
+
+
+@asynccontextmanager
+async def shared_session(client: AsyncWebClient) -> AsyncIterator[None]:
+    """One connection pool for every Web API call while the bot runs (slack_sdk opens a session per
+    call otherwise). At most 16 connections per host (slack.com, hooks.slack.com): more calls at once
+    only hold more sockets and buffers, since Slack rate-limits per method and channel anyway."""
+    if getattr(client, "session", None) is not None:  # the caller brought its own
+        yield
+        return
+    session = aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=client.timeout),
+        connector=aiohttp.TCPConnector(limit=64, limit_per_host=16),
+    )
+    client.session = session
+    try:
+        yield
+    finally:
+        client.session = None
+        await session.close()
 
 
 def _to_error(method: str, exc: Exception) -> ChatError:

@@ -36,7 +36,7 @@ Start = Callable[[Coroutine[Any, Any, None]], "asyncio.Task[None]"]
 class GroupCommit(Generic[T, R]):
     """``write(session, items)`` stores a batch in the caller's transaction and returns one result per
     item, in order. ``urgent``: the flush takes SQLite's urgent lane (a Slack request before its ack).
-    ``start``: how a flush's task is started (``Services.spawn``, so that shutdown waits for it)."""
+    ``start``: how a flush's task is started (``Deps.tasks.spawn``, so that shutdown waits for it)."""
 
     def __init__(
         self, db: Database, write: Write[T, R], *, urgent: bool = False, start: Start | None = None

@@ -1,4 +1,9 @@
-"""The async engine and session factory; created by the composition root, never at import."""
+"""The async engine and the unit of work; created by the composition root, never at import.
+
+A unit of work that recorded a side effect (``record_effects``: an outbox item, a job) calls
+``Database.on_effects`` once it has committed: the outbox worker is woken at once, and nobody has to
+remember to kick it after a transaction.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import asyncio
 import collections
 import contextlib
 import contextvars
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -26,6 +31,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+_EFFECTS = "cmdcenter_effects"
+
+
+def record_effects(session: AsyncSession) -> None:
+    """``session``'s transaction records a side effect: once it commits, ``on_effects`` is called."""
+    session.info[_EFFECTS] = True
 
 
 # True inside a SQLite unit of work (and in tasks it starts): nested units of work do not queue
@@ -107,6 +120,8 @@ class Database:
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(readers or self.engine, expire_on_commit=False)
         self._writer = _WriterLock() if self.is_sqlite else None
+        # Called after a unit of work that recorded side effects commits (``Outbox.kick``).
+        self.on_effects: Callable[[], None] | None = None
 
     @asynccontextmanager
     async def session(self, *, urgent: bool = False, read_only: bool = False) -> AsyncIterator[AsyncSession]:
@@ -116,6 +131,7 @@ class Database:
         (WAL readers never wait for a writer), and it ends by closing the session, without a COMMIT;
         writing in it is a bug (the write would be rolled back).
         """
+        effects = False
         try:
             async with AsyncExitStack() as stack:
                 if self._writer is not None and not read_only and not _in_unit.get():
@@ -128,10 +144,13 @@ class Database:
                 if not read_only:  # a read needs no COMMIT: closing the session ends it
                     await stack.enter_async_context(session.begin())
                 yield session
+                effects = bool(session.info.pop(_EFFECTS, False))
         except (OperationalError, DBAPIError, OSError, TimeoutError) as exc:
             if isinstance(exc, DBAPIError) and not exc.connection_invalidated and not _is_connectivity(exc):
                 raise
             raise Unavailable("the database is unreachable") from exc
+        if effects and self.on_effects is not None:  # committed: wake whoever delivers them
+            self.on_effects()
 
     async def ping(self) -> bool:
         try:

@@ -5,6 +5,7 @@ All timestamps are stored as UTC and come back timezone-aware (``UTCDateTime``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -74,6 +75,25 @@ class Incident(SQLModel, table=True):
     @property
     def is_open(self) -> bool:
         return self.status != "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentSummary:
+    """What lists of open incidents show (``/incident list``, the go/no-go gate, /prodstatus): frozen,
+    as the callers of one shared read share it (``bot.db.store.read_open_incidents``)."""
+
+    id: int
+    title: str
+    severity: str
+    status: str
+    service: str | None
+    commander: str
+    channel_id: str | None
+    declared_at: datetime
+
+    @property
+    def ref(self) -> str:
+        return f"INC-{self.id}"
 
 
 class TimelineEntry(SQLModel, table=True):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,6 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
+
+from bot.db.models import Incident, IncidentSummary
 
 
 def _insert_ignore(
@@ -126,3 +129,18 @@ async def claim_leases(
         .returning(table.c.id)
     )
     return {int(row_id) for row_id in (await session.execute(stmt)).scalars()}
+
+
+_T = Incident.__table__  # type: ignore[attr-defined]
+# Built once: SQLAlchemy memoizes a statement's cache key on the object. Core columns, not ORM
+# objects: nobody changes these, and a row is cheaper to load as a tuple.
+_OPEN_INCIDENTS = (
+    sa.select(*(_T.c[f.name] for f in fields(IncidentSummary)))
+    .where(_T.c.status != "resolved")
+    .order_by(_T.c.id)
+)
+
+
+async def read_open_incidents(session: AsyncSession) -> tuple[IncidentSummary, ...]:
+    """The open incidents, oldest first (``Deps.open_incidents`` shares this read among callers)."""
+    return tuple(IncidentSummary(*row) for row in await session.execute(_OPEN_INCIDENTS))

@@ -7,28 +7,28 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import select
 
-from bot.app import Services
 from bot.db.engine import Database
 from bot.db.models import OutboxItem
 from bot.demo.standins import StandIns
+from bot.deps import Deps
 from bot.sandbox.slack_emulator import Ephemeral
 
 
-def missing_feature(svc: Services, standins: StandIns, feature: str) -> str | None:
+def missing_feature(deps: Deps, standins: StandIns, feature: str) -> str | None:
     """Why ``feature`` is not available in this bot, or None when it is."""
     # Delivery ops the domains registered (slack.post, pagerduty.trigger...): a feature that sends
     # through the outbox is there when its op is. (Outbox has no public list of them yet.)
-    ops = " ".join(getattr(svc.outbox, "_handlers", {}))
+    ops = " ".join(getattr(deps.outbox, "_handlers", {}))
     if feature == "pagerduty":
-        if svc.pager is None:
+        if deps.pager is None:
             return f"no PagerDuty adapter ({standins.missing.get('PagerDuty', 'not passed')})"
         return None if "pager" in ops else "the bot does not page PagerDuty yet (no pager delivery op)"
     if feature == "statuspage":
-        if svc.statuspage is None:
+        if deps.statuspage is None:
             return f"no Statuspage adapter ({standins.missing.get('Statuspage', 'not passed')})"
         return None if "statuspage" in ops else "the bot does not post to Statuspage yet (no delivery op)"
     if feature == "timeline-reactions":
-        handled = svc.inbox.handles({"type": "reaction_added"})
+        handled = deps.inbox.handles({"type": "reaction_added"})
         return None if handled else "timeline capture by reaction is not in the bot yet"
     if feature == "rollback":
         ok = any(op.startswith("rollback.") for op in ops.split())
@@ -36,7 +36,7 @@ def missing_feature(svc: Services, standins: StandIns, feature: str) -> str | No
             None if ok else "/rollback is not wired into the bot yet (no rollback.* delivery ops registered)"
         )
     if feature == "deploy-tool":
-        return None if svc.deploy is not None else "no deploy tool adapter (Argo CD stand-in missing)"
+        return None if deps.deploy is not None else "no deploy tool adapter (Argo CD stand-in missing)"
     return f"unknown feature {feature!r}"
 
 

@@ -25,7 +25,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Mount
 
-from bot.app import Services, build_app, build_services
+from bot.app import App, build
 from bot.demo import seed
 from bot.demo.console import Console
 from bot.demo.interact import Interactor
@@ -50,7 +50,7 @@ class DemoSandbox:
     standins: StandIns
     world: seed.World
     settings: Settings
-    services: Services
+    bot: App
     driver: SlackDriver
     interactor: Interactor
     progress: ScenarioProgress
@@ -73,9 +73,7 @@ class DemoSandbox:
         from bot.db.migrate import upgrade
 
         upgrade(settings.database_url)
-        services = build_services(
-            settings, seed.demo_config(base_url, groups), **build_adapters(base_url, standins)
-        )
+        bot = build(settings, seed.demo_config(base_url, groups), **build_adapters(base_url, standins))
         driver = SlackDriver(f"{base_url}/slack/events", seed.SIGNING_SECRET, workspace)
         interactor = Interactor(workspace, driver)
         progress = ScenarioProgress()
@@ -88,7 +86,7 @@ class DemoSandbox:
             standins=standins,
             world=world,
             settings=settings,
-            services=services,
+            bot=bot,
             driver=driver,
             interactor=interactor,
             progress=progress,
@@ -99,7 +97,7 @@ class DemoSandbox:
         return sandbox
 
     def _compose(self) -> Starlette:
-        web = build_web(build_app(self.services), self.services)
+        web = build_web(self.bot)
         emulator = build_slack_emulator(self.workspace, bot_token=seed.BOT_TOKEN)
         world = self.world
 

@@ -105,7 +105,7 @@ class ScenarioRunner:
                     f"needs step '{need}', which {outcome if outcome != 'not run' else 'did not run'}"
                 )
         for feature in step.requires:
-            reason = missing_feature(self.sb.services, self.sb.standins, feature)
+            reason = missing_feature(self.sb.bot.deps, self.sb.standins, feature)
             if reason:
                 raise StepSkipped(reason)
 

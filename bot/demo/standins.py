@@ -14,6 +14,7 @@ from typing import Any
 
 from starlette.routing import BaseRoute, Mount
 
+from bot.adapters.factory import Adapters
 from bot.demo import seed
 from bot.sandbox.health_fake import HealthFake
 from bot.sandbox.prometheus_fake import PrometheusFake
@@ -102,10 +103,10 @@ def settings_values(base_url: str) -> dict[str, Any]:
     }
 
 
-def build_adapters(base_url: str, standins: StandIns) -> dict[str, Any]:
-    """The adapters for ``build_services(**adapters)``: every one whose stand-in and module exist."""
+def build_adapters(base_url: str, standins: StandIns) -> Adapters:
+    """The adapters for ``bot.app.build(**adapters)``: every one whose stand-in and module exist."""
     root = f"{base_url}{seed.STANDINS}"
-    adapters: dict[str, Any] = {}
+    adapters: Adapters = {}
     try:
         from bot.adapters.health import HttpHealthProbe
         from bot.adapters.prometheus import PrometheusMetrics

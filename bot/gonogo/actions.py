@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.app import Services
 from bot.context import Invocation, Reply, without_nul
+from bot.deps import Deps
 from bot.errors import NotFound, UserError
 from bot.gonogo import service
 from bot.gonogo.deploy import deploy_release
@@ -34,39 +34,39 @@ def _decision_id(text: str) -> int:
     return int(word)
 
 
-def _ack(svc: Services, inv: Invocation, view: DecisionView, event: str, *, counted: bool = False) -> Reply:
-    message = svc.renderer.message("gonogo/ack", view=view, event=event, counted=counted, user=inv.user_id)
+def _ack(deps: Deps, inv: Invocation, view: DecisionView, event: str, *, counted: bool = False) -> Reply:
+    message = deps.renderer.message("gonogo/ack", view=view, event=event, counted=counted, user=inv.user_id)
     return Reply(message=message)
 
 
-async def approve(svc: Services, inv: Invocation) -> Reply:
-    view, counted = await service.approve(svc, decision_id=_decision_id(inv.text), user=inv.user_id)
-    return _ack(svc, inv, view, "approved", counted=counted)
+async def approve(deps: Deps, inv: Invocation) -> Reply:
+    view, counted = await service.approve(deps, decision_id=_decision_id(inv.text), user=inv.user_id)
+    return _ack(deps, inv, view, "approved", counted=counted)
 
 
-async def recheck(svc: Services, inv: Invocation) -> Reply:
-    view = await service.recheck(svc, decision_id=_decision_id(inv.text), user=inv.user_id)
-    return _ack(svc, inv, view, "rechecked")
+async def recheck(deps: Deps, inv: Invocation) -> Reply:
+    view = await service.recheck(deps, decision_id=_decision_id(inv.text), user=inv.user_id)
+    return _ack(deps, inv, view, "rechecked")
 
 
-async def deploy(svc: Services, inv: Invocation) -> Reply:
-    view = await deploy_release(svc, decision_id=_decision_id(inv.text), user=inv.user_id)
-    return _ack(svc, inv, view, "deploying")
+async def deploy(deps: Deps, inv: Invocation) -> Reply:
+    view = await deploy_release(deps, decision_id=_decision_id(inv.text), user=inv.user_id)
+    return _ack(deps, inv, view, "deploying")
 
 
-async def open_reject(svc: Services, inv: Invocation) -> Reply | None:
+async def open_reject(deps: Deps, inv: Invocation) -> Reply | None:
     """The Reject button opens a modal asking why; its submission records the Reject."""
-    decision = await service.check_rejectable(svc, decision_id=_decision_id(inv.text))
+    decision = await service.check_rejectable(deps, decision_id=_decision_id(inv.text))
     if not inv.trigger_id:
         raise UserError("Slack sent no trigger to open the form: press Reject again.")
-    modal = svc.renderer.view(
+    modal = deps.renderer.view(
         "gonogo/reject_modal",
         decision=decision,
         callback_id=Action.REJECT_VIEW.value,
         block_id=REASON_BLOCK,
         action_id=REASON_INPUT,
     )
-    await svc.chat.open_view(trigger_id=inv.trigger_id, view=modal)
+    await deps.chat.open_view(trigger_id=inv.trigger_id, view=modal)
     return None
 
 
@@ -75,12 +75,14 @@ def _reason(view: dict[str, Any]) -> str:
     return " ".join(str((values.get(REASON_INPUT) or {}).get("value") or "").split())
 
 
-async def reject_errors(svc: Services, view: dict[str, Any]) -> dict[str, str]:
+async def reject_errors(deps: Deps, view: dict[str, Any]) -> dict[str, str]:
     """Field errors for the Reject modal (Slack shows them in the form): no reason, or too late."""
     if not _reason(view):
         return {REASON_BLOCK: "Say why you reject the release."}
     try:
-        await service.check_rejectable(svc, decision_id=_decision_id(str(view.get("private_metadata") or "")))
+        await service.check_rejectable(
+            deps, decision_id=_decision_id(str(view.get("private_metadata") or ""))
+        )
     except UserError as exc:
         return {REASON_BLOCK: str(exc)[:150]}
     return {}
@@ -92,7 +94,7 @@ def reject_invocation(body: dict[str, Any]) -> Invocation:
     return inv.model_copy(update={"text": f"{view.get('private_metadata') or ''} {_reason(view)}"[:2000]})
 
 
-async def reject(svc: Services, inv: Invocation, view: dict[str, Any]) -> Reply:
+async def reject(deps: Deps, inv: Invocation, view: dict[str, Any]) -> Reply:
     decision_id = _decision_id(str(view.get("private_metadata") or ""))
-    found = await service.reject(svc, decision_id=decision_id, user=inv.user_id, reason=_reason(view))
-    return _ack(svc, inv, found, "rejected")
+    found = await service.reject(deps, decision_id=decision_id, user=inv.user_id, reason=_reason(view))
+    return _ack(deps, inv, found, "rejected")

@@ -6,8 +6,8 @@ releases area: for those it returns None, and the dispatcher in front of it must
 
 from __future__ import annotations
 
-from bot.app import Services
 from bot.context import Invocation, Reply
+from bot.deps import Deps
 from bot.errors import UsageError
 from bot.gonogo import parse as p
 from bot.gonogo import service
@@ -17,28 +17,28 @@ FOREIGN = p.FOREIGN
 SUBCOMMANDS = frozenset({"status", "exception", "help"})  # and "<service> <version> [env]"
 
 
-async def handle(svc: Services, inv: Invocation) -> Reply | None:
+async def handle(deps: Deps, inv: Invocation) -> Reply | None:
     """Parse ``/gonogo`` text and run it; usage errors carry the command's usage."""
     try:
-        return await _execute(svc, p.parse(inv.text), inv)
+        return await _execute(deps, p.parse(inv.text), inv)
     except UsageError as exc:
-        exc.usage = exc.usage or usage(svc, "gonogo")
+        exc.usage = exc.usage or usage(deps, "gonogo")
         raise
 
 
-async def _execute(svc: Services, cmd: p.GoNoGoCommand, inv: Invocation) -> Reply | None:
-    r = svc.renderer
+async def _execute(deps: Deps, cmd: p.GoNoGoCommand, inv: Invocation) -> Reply | None:
+    r = deps.renderer
     match cmd:
         case p.Foreign():
             return None
         case p.Help():
-            return help_reply(svc, "gonogo")
+            return help_reply(deps, "gonogo")
         case p.Status(service=name):
-            found = await service.status(svc, service=name)
+            found = await service.status(deps, service=name)
             return Reply(message=r.message("gonogo/status", status=found))
         case p.RequestException():
-            exception = await service.request_exception(svc, cmd, user=inv.user_id)
+            exception = await service.request_exception(deps, cmd, user=inv.user_id)
             return Reply(message=r.message("gonogo/exception", exception=exception, expired=False))
         case p.Decide():
-            view = await service.decide_gonogo(svc, cmd, user=inv.user_id, channel=inv.channel_id)
+            view = await service.decide_gonogo(deps, cmd, user=inv.user_id, channel=inv.channel_id)
             return Reply(message=r.message("gonogo/reply", view=view))

@@ -1,4 +1,4 @@
-"""The Deploy button of a GO decision: the deploy through ``svc.deploy``, the ledger, the post-deploy update.
+"""The Deploy button of a GO decision: the deploy through ``deps.deploy``, the ledger, the post-deploy update.
 
 Exactly once. The button moves ``go → deploying`` with one conditional UPDATE and records the ledger row
 (``started``) and the ``gonogo.deploy`` outbox item in the same transaction. The worker takes a lease on
@@ -19,9 +19,9 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from bot.app import Services
 from bot.config import PrometheusQuery, ServiceConfig
 from bot.db.models import OutboxItem, ScheduledJob
+from bot.deps import Deps
 from bot.errors import ChatError, Conflict, DeployError, GateRefusal, ProbeError
 from bot.gonogo.models import GoNoGoDecision
 from bot.gonogo.service import (
@@ -67,12 +67,12 @@ def _ledger_key(decision: GoNoGoDecision) -> str:
     return f"gonogo:{decision.id}:deploy:{decision.deploy_attempts}"
 
 
-async def deploy_release(svc: Services, *, decision_id: int, user: str) -> DecisionView:
+async def deploy_release(deps: Deps, *, decision_id: int, user: str) -> DecisionView:
     """The Deploy button: permission ``deploy``; the gates are run again and must still say GO."""
-    async with svc.db.session() as session:
+    async with deps.db.session() as session:
         decision = await load_decision(session, decision_id)
-    service = service_config(svc, decision.service)
-    await svc.access.require(
+    service = service_config(deps, decision.service)
+    await deps.access.require(
         action="deploy",
         user=user,
         service=decision.service,
@@ -86,14 +86,14 @@ async def deploy_release(svc: Services, *, decision_id: int, user: str) -> Decis
         raise GateRefusal(
             f"{decision.ref} is {decision.status.replace('_', ' ')}, not GO{why}: nothing deployed."
         )
-    view = await recheck(svc, decision_id=decision_id, user=user)
+    view = await recheck(deps, decision_id=decision_id, user=user)
     if view.decision.status != "go":
         blockers = ", ".join(view.assessment.blockers)
         raise GateRefusal(f"{decision.ref} is no longer GO (blocked by {blockers}): nothing was deployed.")
     if not view.decision.deploy_ready:
         raise GateRefusal(f"The deploy tool cannot deploy {decision.ref}: {view.decision.deploy_note}")
-    now = svc.clock.now()
-    async with svc.db.session() as session:
+    now = deps.clock.now()
+    async with deps.db.session() as session:
         claimed = await session.execute(
             sa.update(GoNoGoDecision)
             .where(col(GoNoGoDecision.id) == decision_id, col(GoNoGoDecision.status) == "go")
@@ -147,15 +147,14 @@ async def deploy_release(svc: Services, *, decision_id: int, user: str) -> Decis
         )
         await card_step(session, decision)
         audit(session, actor=user, what="deploy", text=f"{title(decision)}: deploy started")
-        view = await view_of(session, svc, decision)
-    svc.outbox.kick()
+        view = await view_of(session, deps, decision)
     return view
 
 
-async def _claim(svc: Services, item: OutboxItem) -> bool:
+async def _claim(deps: Deps, item: OutboxItem) -> bool:
     decision_id, attempt = int(item.payload["decision_id"]), int(item.payload["attempt"])
-    now = svc.clock.now()
-    async with svc.db.session() as session:
+    now = deps.clock.now()
+    async with deps.db.session() as session:
         claimed = await session.execute(
             sa.update(GoNoGoDecision)
             .where(
@@ -164,38 +163,38 @@ async def _claim(svc: Services, item: OutboxItem) -> bool:
                 col(GoNoGoDecision.deploy_attempts) == attempt,
                 col(GoNoGoDecision.lease_owner).is_(None),
             )
-            .values(lease_owner=svc.outbox.owner, lease_until=now + svc.outbox.lease)
+            .values(lease_owner=deps.outbox.owner, lease_until=now + deps.outbox.lease)
         )
         if not getattr(claimed, "rowcount", 0):
             return False
-        await _schedule_watch(session, svc, decision_id, attempt=attempt, check=1)
+        await _schedule_watch(session, deps, decision_id, attempt=attempt, check=1)
     return True
 
 
 async def _schedule_watch(
-    session: AsyncSession, svc: Services, decision_id: int, *, attempt: int, check: int
+    session: AsyncSession, deps: Deps, decision_id: int, *, attempt: int, check: int
 ) -> None:
     await schedule(
         session,
         key=f"gonogo:{decision_id}:watch:{attempt}:{check}",
         kind=WATCH_JOB,
-        due_at=svc.clock.now() + 2 * svc.outbox.lease,
+        due_at=deps.clock.now() + 2 * deps.outbox.lease,
         payload={"decision_id": decision_id, "attempt": attempt, "check": check},
     )
 
 
-async def _run(svc: Services, decision_id: int) -> None:
+async def _run(deps: Deps, decision_id: int) -> None:
     beat = asyncio.create_task(
-        svc.outbox.keep_lease(GoNoGoDecision, decision_id, state=("status", "deploying"), now=svc.clock.now)
+        deps.outbox.keep_lease(GoNoGoDecision, decision_id, state=("status", "deploying"), now=deps.clock.now)
     )
     try:
-        async with svc.db.session() as session:
+        async with deps.db.session() as session:
             decision = await load_decision(session, decision_id)
-        service = svc.config.service(decision.service)
+        service = deps.config.service(decision.service)
         try:
-            if service is None or svc.deploy is None:
+            if service is None or deps.deploy is None:
                 raise DeployError(f"{decision.service} is no longer set up for deploys", retryable=False)
-            result = await svc.deploy.deploy(
+            result = await deps.deploy.deploy(
                 service=service, environment=decision.environment, version=decision.version, dry_run=False
             )
         except DeployError as exc:
@@ -204,15 +203,15 @@ async def _run(svc: Services, decision_id: int) -> None:
             error_id = f"E-{uuid.uuid4().hex[:10].upper()}"
             log.exception("deploy of %s raised unexpectedly (%s)", decision.ref, error_id)
             result = DeployResult(ok=False, summary=f"unexpected error {error_id} (see the log)")
-        figures = await canary_figures(svc, service) if result.ok and service is not None else []
-        await _finish_deploy(svc, decision_id, result, figures)
+        figures = await canary_figures(deps, service) if result.ok and service is not None else []
+        await _finish_deploy(deps, decision_id, result, figures)
     finally:
         beat.cancel()
 
 
-async def canary_figures(svc: Services, service: ServiceConfig) -> list[CanaryFigure]:
+async def canary_figures(deps: Deps, service: ServiceConfig) -> list[CanaryFigure]:
     """The service's Prometheus queries right after the deploy (``services[].prometheus``)."""
-    metrics = svc.metrics
+    metrics = deps.metrics
     if metrics is None or not service.prometheus:
         return []
 
@@ -239,25 +238,25 @@ def _level(query: PrometheusQuery, value: float | None) -> Literal["ok", "warn",
     return "ok"
 
 
-async def _permalink(svc: Services, decision: GoNoGoDecision) -> str | None:
+async def _permalink(deps: Deps, decision: GoNoGoDecision) -> str | None:
     if not decision.channel_id or not decision.message_ts:
         return None
     try:
-        return await svc.chat.permalink(channel=decision.channel_id, ts=decision.message_ts)
+        return await deps.chat.permalink(channel=decision.channel_id, ts=decision.message_ts)
     except ChatError:
         return None
 
 
 async def _finish_deploy(
-    svc: Services, decision_id: int, result: DeployResult, figures: list[CanaryFigure]
+    deps: Deps, decision_id: int, result: DeployResult, figures: list[CanaryFigure]
 ) -> None:
-    async with svc.db.session() as session:
+    async with deps.db.session() as session:
         decision = await load_decision(session, decision_id)
-    card_link = await _permalink(svc, decision)
-    now = svc.clock.now()
-    async with svc.db.session() as session:
+    card_link = await _permalink(deps, decision)
+    now = deps.clock.now()
+    async with deps.db.session() as session:
         decision = await load_decision(session, decision_id)
-        if decision.status != "deploying" or decision.lease_owner != svc.outbox.owner:
+        if decision.status != "deploying" or decision.lease_owner != deps.outbox.owner:
             return  # reported interrupted meanwhile: that report stands
         decision.status = "deployed" if result.ok else "go"
         decision.deploy_ok, decision.deploy_summary = result.ok, result.summary[:1000]
@@ -288,7 +287,7 @@ async def _finish_deploy(
             )
         await _deployed(
             session,
-            svc,
+            deps,
             decision,
             figures=figures,
             card_link=card_link,
@@ -296,12 +295,11 @@ async def _finish_deploy(
             text=f"{title(decision)}: deploy {'succeeded' if result.ok else 'failed'}",
             detail=result.summary,
         )
-    svc.outbox.kick()
 
 
 async def _deployed(
     session: AsyncSession,
-    svc: Services,
+    deps: Deps,
     decision: GoNoGoDecision,
     *,
     figures: list[CanaryFigure],
@@ -311,10 +309,10 @@ async def _deployed(
     detail: str,
 ) -> None:
     """Announce how the deploy ended, refresh the decision's card, and audit it."""
-    view = await view_of(session, svc, decision)
+    view = await view_of(session, deps, decision)
     await announce(
         session,
-        svc,
+        deps,
         decision,
         view.assessment,
         "gonogo/deployed",
@@ -326,16 +324,16 @@ async def _deployed(
     audit(session, actor=actor, what="deploy", text=text, detail=detail)
 
 
-async def _interrupt(session: AsyncSession, svc: Services, decision: GoNoGoDecision, why: str) -> None:
+async def _interrupt(session: AsyncSession, deps: Deps, decision: GoNoGoDecision, why: str) -> None:
     """The deploy's replica died, or its outbox step failed for good: report it; never run it again."""
-    now = svc.clock.now()
+    now = deps.clock.now()
     decision.status, decision.deploy_ok, decision.deploy_summary = "go", False, why
     decision.deploy_finished_at, decision.lease_owner, decision.lease_until = now, None, None
     await mark_changed(session, decision)
     await ledger.finish(session, key=_ledger_key(decision), status="unknown", at=now, summary=why)
     await _deployed(
         session,
-        svc,
+        deps,
         decision,
         figures=[],
         card_link=None,
@@ -345,40 +343,38 @@ async def _interrupt(session: AsyncSession, svc: Services, decision: GoNoGoDecis
     )
 
 
-async def _watch(svc: Services, job: ScheduledJob) -> None:
+async def _watch(deps: Deps, job: ScheduledJob) -> None:
     decision_id, attempt, check = (int(job.payload[k]) for k in ("decision_id", "attempt", "check"))
-    async with svc.db.session() as session:
+    async with deps.db.session() as session:
         decision = await load_decision(session, decision_id)
         if decision.status != "deploying" or decision.deploy_attempts != attempt:
             return
-        if decision.lease_until is not None and decision.lease_until < svc.clock.now():
+        if decision.lease_until is not None and decision.lease_until < deps.clock.now():
             why = "cmdcenter stopped while the deploy tool was running: check the tool before deploying again"
-            await _interrupt(session, svc, decision, why)
+            await _interrupt(session, deps, decision, why)
         else:
-            await _schedule_watch(session, svc, decision_id, attempt=attempt, check=check + 1)
-    svc.outbox.kick()
+            await _schedule_watch(session, deps, decision_id, attempt=attempt, check=check + 1)
 
 
-async def _not_started(svc: Services, item: OutboxItem) -> None:
-    async with svc.db.session() as session:
+async def _not_started(deps: Deps, item: OutboxItem) -> None:
+    async with deps.db.session() as session:
         decision = await load_decision(session, int(item.payload["decision_id"]))
         if decision.status == "deploying" and decision.deploy_attempts == int(item.payload["attempt"]):
-            await _interrupt(session, svc, decision, f"the deploy could not be started: {item.last_error}")
-    svc.outbox.kick()
+            await _interrupt(session, deps, decision, f"the deploy could not be started: {item.last_error}")
 
 
-def register(svc: Services) -> None:
+def register(deps: Deps) -> None:
     async def start_deploy(item: OutboxItem) -> dict[str, Any]:
-        if not await _claim(svc, item):
+        if not await _claim(deps, item):
             return {"skipped": "already started or no longer deploying"}
-        svc.spawn(_run(svc, int(item.payload["decision_id"])), what="Deploy on GO")
+        deps.tasks.spawn(_run(deps, int(item.payload["decision_id"])), what="Deploy on GO")
         return {"started": item.payload["decision_id"]}
 
     async def deploy_failed(item: OutboxItem) -> None:
-        await _not_started(svc, item)
+        await _not_started(deps, item)
 
     async def watch(job: ScheduledJob) -> None:
-        await _watch(svc, job)
+        await _watch(deps, job)
 
-    svc.outbox.register(DEPLOY, start_deploy, on_failure=deploy_failed)
-    svc.jobs.register(WATCH_JOB, watch)
+    deps.outbox.register(DEPLOY, start_deploy, on_failure=deploy_failed)
+    deps.jobs.register(WATCH_JOB, watch)

@@ -1,13 +1,13 @@
 """Release gates: one evaluator per kind, all run concurrently, each inside its own timeout.
 
     gates, defaulted = gates_for(config, service, "prod")
-    runs = await evaluate(svc, service=service, environment="prod", version="v1.4.3", gates=gates)
+    runs = await evaluate(deps, service=service, environment="prod", version="v1.4.3", gates=gates)
 
 A gate's fields beyond ``kind``/``name``/``environments``/``advisory``/``timeout_seconds`` are the
 kind's own (``SPECS``; ``config_problems`` checks them all at start-up)::
 
     no_open_incidents  scope: service|all (service; service-less incidents count), severities ([sev1, sev2])
-    no_freeze          —  (reads ``svc.extras["active_freezes"]``: ``async (svc) -> [freeze with .service]``)
+    no_freeze          —  (the freezes in force: ``bot.releases.freeze``)
     change_window      allow: [specs], deny: [specs], holidays: [dates], timezone (slack.timezone)
     approvals          required: {role: count} (gonogo.required_approvals) — judged from the votes
     http               url, expect_status (200), json_field, expect_value | min | max
@@ -27,25 +27,23 @@ import asyncio
 import logging
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import httpx
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bot.adapters._subprocess import fill_placeholders, placeholder_values, run_command
+from bot.adapters._subprocess import fill_placeholders, placeholder_values
 from bot.adapters.health import MISSING, as_text, dig
-from bot.app import Services
 from bot.config import Config, GateConfig, ServiceConfig, Severity
-from bot.errors import CmdcenterError, ProbeError
-from bot.gonogo import sources
+from bot.deps import Deps
+from bot.errors import CmdcenterError, ProbeError, new_error_id
 from bot.gonogo.windows import ChangeWindow
-from bot.incidents.store import open_incidents
+from bot.ports import CheckRun
+from bot.releases.freeze import active_freezes
 
 log = logging.getLogger(__name__)
 
@@ -356,12 +354,11 @@ class GateRun:
 
 @dataclass(frozen=True)
 class GateContext:
-    svc: Services
+    deps: Deps
     service: ServiceConfig
     environment: str
     version: str
     now: datetime
-    http: httpx.AsyncClient
 
     def fill(self, template: str, *, where: str) -> str:
         values = placeholder_values(self.service, self.environment, version=self.version)
@@ -372,13 +369,11 @@ Evaluator = Callable[[Gate, GateContext], Awaitable[Outcome]]
 
 
 async def evaluate(
-    svc: Services, *, service: ServiceConfig, environment: str, version: str, gates: list[Gate]
+    deps: Deps, *, service: ServiceConfig, environment: str, version: str, gates: list[Gate]
 ) -> list[GateRun]:
     """Run every gate but ``approvals`` concurrently; each ends within its own timeout."""
-    longest = max((g.timeout for g in gates), default=10.0)  # each gate's own timeout comes first
-    async with httpx.AsyncClient(follow_redirects=False, timeout=longest + 1) as http:
-        ctx = GateContext(svc, service, environment, version, svc.clock.now(), http)
-        return list(await asyncio.gather(*(run_gate(g, ctx) for g in gates if g.kind != "approvals")))
+    ctx = GateContext(deps, service, environment, version, deps.clock.now())
+    return list(await asyncio.gather(*(run_gate(g, ctx) for g in gates if g.kind != "approvals")))
 
 
 async def run_gate(gate: Gate, ctx: GateContext) -> GateRun:
@@ -391,7 +386,7 @@ async def run_gate(gate: Gate, ctx: GateContext) -> GateRun:
     except CmdcenterError as exc:
         outcome = Outcome("error", str(exc) or type(exc).__name__)
     except Exception:
-        error_id = f"E-{uuid.uuid4().hex[:10].upper()}"
+        error_id = new_error_id()
         log.exception("gate %s (%s) of %s raised (%s)", gate.key, gate.kind, ctx.service.name, error_id)
         outcome = Outcome("error", f"unexpected error {error_id} (see the log)")
     evidence = " ".join(outcome.evidence.split())
@@ -405,7 +400,7 @@ async def run_gate(gate: Gate, ctx: GateContext) -> GateRun:
 
 async def no_open_incidents(gate: Gate, ctx: GateContext) -> Outcome:
     spec: NoOpenIncidentsSpec = gate.spec
-    found = await open_incidents(ctx.svc)
+    found = await ctx.deps.open_incidents()
     name = ctx.service.name
     hits = [
         i
@@ -424,23 +419,18 @@ async def no_open_incidents(gate: Gate, ctx: GateContext) -> Outcome:
 
 
 async def no_freeze(gate: Gate, ctx: GateContext) -> Outcome:
-    provider = ctx.svc.extras.get("active_freezes")
-    if provider is None:
-        return passed("no freeze mechanism configured")
     name = ctx.service.name
-    covering = [f for f in await provider(ctx.svc) if getattr(f, "service", None) in (None, name)]
+    covering = [f for f in await active_freezes(ctx.deps) if f.service in (None, name)]
     if not covering:
         return passed(f"no deploy freeze on {name}")
-    listed = "; ".join(
-        f"{getattr(f, 'service', None) or 'all services'}: {getattr(f, 'reason', '')}" for f in covering[:3]
-    )
+    listed = "; ".join(f"{f.scope}: {f.reason}" for f in covering[:3])
     return failed(f"deploys frozen ({listed})")
 
 
 async def change_window(gate: Gate, ctx: GateContext) -> Outcome:
     spec: ChangeWindowSpec = gate.spec
     try:
-        tz = zone(spec.timezone or ctx.svc.config.slack.timezone)
+        tz = zone(spec.timezone or ctx.deps.config.slack.timezone)
     except ValueError as exc:
         raise ProbeError(str(exc), retryable=False) from None
     check = spec.window().check(ctx.now, tz)
@@ -450,7 +440,7 @@ async def change_window(gate: Gate, ctx: GateContext) -> Outcome:
 async def http_check(gate: Gate, ctx: GateContext) -> Outcome:
     spec: HttpSpec = gate.spec
     url = ctx.fill(spec.url, where=f"gate {gate.key}.url")
-    answer = await sources.get(ctx.http, url)
+    answer = await ctx.deps.gate_sources.get(url=url, timeout=gate.timeout)
     if answer.status != spec.expect_status:
         return failed(f"HTTP {answer.status} (expected {spec.expect_status})")
     if spec.json_field is None:
@@ -470,7 +460,7 @@ async def http_check(gate: Gate, ctx: GateContext) -> Outcome:
 
 async def prometheus(gate: Gate, ctx: GateContext) -> Outcome:
     spec: PrometheusSpec = gate.spec
-    metrics = ctx.svc.metrics
+    metrics = ctx.deps.metrics
     if metrics is None:
         raise ProbeError("PROMETHEUS_URL is not set", retryable=False)
     sample = await metrics.instant(query=spec.query, timeout=gate.timeout)
@@ -481,18 +471,9 @@ async def prometheus(gate: Gate, ctx: GateContext) -> Outcome:
 
 async def github_checks(gate: Gate, ctx: GateContext) -> Outcome:
     spec: GitHubChecksSpec = gate.spec
-    settings = ctx.svc.settings
-    if settings.github_token is None:
-        raise ProbeError("GITHUB_TOKEN is not set", retryable=False)
     ref = ctx.fill(spec.ref, where=f"gate {gate.key}.ref")
-    runs = await sources.check_runs(
-        ctx.http,
-        api_url=settings.github_api_url,
-        token=settings.github_token.get_secret_value(),
-        repository=spec.repository,
-        ref=ref,
-    )
-    by_name: dict[str, sources.CheckRun] = {}
+    runs = await ctx.deps.gate_sources.check_runs(repository=spec.repository, ref=ref, timeout=gate.timeout)
+    by_name: dict[str, CheckRun] = {}
     for run in runs:
         by_name.setdefault(run.name, run)
     missing = [n for n in spec.required if n not in by_name]
@@ -518,7 +499,9 @@ async def image_digest(gate: Gate, ctx: GateContext) -> Outcome:
     path = ctx.fill(spec.path, where=f"gate {gate.key}.path") if spec.path else None
     url = ctx.fill(spec.url, where=f"gate {gate.key}.url") if spec.url else None
     found = [
-        ref for _, text in await sources.read_manifests(ctx.http, path=path, url=url) for ref in images(text)
+        ref
+        for _, text in await ctx.deps.gate_sources.manifests(path=path, url=url, timeout=gate.timeout)
+        for ref in images(text)
     ]
     if not found:
         return failed(f"no image references found in {path or url}")
@@ -533,7 +516,7 @@ async def command(gate: Gate, ctx: GateContext) -> Outcome:
     argv = [ctx.fill(arg, where=f"gate {gate.key}.argv[{i}]") for i, arg in enumerate(spec.argv)]
     values = placeholder_values(ctx.service, ctx.environment, version=ctx.version)
     env = {f"CMDCENTER_{k.upper()}": v for k, v in values.items() if v is not None}
-    output = await run_command(argv, timeout=gate.timeout, env=env)
+    output = await ctx.deps.gate_sources.run(argv=argv, env=env, timeout=gate.timeout)
     lines = [line.strip() for line in (output.stdout or output.stderr).splitlines() if line.strip()]
     last = lines[-1] if lines else ""
     if output.ok:

@@ -1,7 +1,7 @@
 """GO / NO-GO decisions: evaluate the gates, collect approvals and rejections, announce GO.
 
-    view = await decide_gonogo(svc, Decide(service="checkout", version="v1.4.3"), user=..., channel=...)
-    view, counted = await approve(svc, decision_id=view.decision.id, user="U_SRE")
+    view = await decide_gonogo(deps, Decide(service="checkout", version="v1.4.3"), user=..., channel=...)
+    view, counted = await approve(deps, decision_id=view.decision.id, user="U_SRE")
 
 Every change goes through ``_settle`` in the transaction that makes it: it judges the decision from
 the stored gate results, the votes and the exceptions in force (``assess``), moves its status (see
@@ -27,9 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from bot import chat_ops
-from bot.app import Services
 from bot.config import ServiceConfig
 from bot.db.models import AuditLog, OutboxItem, ScheduledJob
+from bot.deps import Deps
 from bot.errors import ChatError, Conflict, DeployError, GateRefusal, NotFound, PermissionDenied
 from bot.gonogo import gates as g
 from bot.gonogo.assess import Assessment, ExceptionView, assess
@@ -88,8 +88,8 @@ class StatusView(BaseModel):
 # --- looking things up -----------------------------------------------------------------------------------
 
 
-def service_config(svc: Services, name: str) -> ServiceConfig:
-    return svc.config.require_service(name)
+def service_config(deps: Deps, name: str) -> ServiceConfig:
+    return deps.config.require_service(name)
 
 
 async def load_decision(session: AsyncSession, decision_id: int) -> GoNoGoDecision:
@@ -132,16 +132,16 @@ async def _exceptions(session: AsyncSession, ids: Sequence[int]) -> list[GateExc
     return list(rows.scalars())
 
 
-def _local(svc: Services, when: datetime) -> str:
+def _local(deps: Deps, when: datetime) -> str:
     try:
-        zone = g.zone(svc.config.slack.timezone)
+        zone = g.zone(deps.config.slack.timezone)
     except ValueError:
         zone = g.zone("UTC")
     local = when.astimezone(zone)
     return f"{local:%H:%M} {getattr(zone, 'key', 'UTC')}"
 
 
-async def view_of(session: AsyncSession, svc: Services, decision: GoNoGoDecision) -> DecisionView:
+async def view_of(session: AsyncSession, deps: Deps, decision: GoNoGoDecision) -> DecisionView:
     """The decision as it was last judged (with the exceptions that were applied then)."""
     assessment = assess(
         results=await _results(session, decision),
@@ -149,16 +149,16 @@ async def view_of(session: AsyncSession, svc: Services, decision: GoNoGoDecision
         exceptions=await _exceptions(session, decision.waived),
         required=decision.required_approvals,
     )
-    return _view(svc, decision, assessment)
+    return _view(deps, decision, assessment)
 
 
-def _view(svc: Services, decision: GoNoGoDecision, assessment: Assessment) -> DecisionView:
+def _view(deps: Deps, decision: GoNoGoDecision, assessment: Assessment) -> DecisionView:
     return DecisionView(
         decision=decision,
         assessment=assessment,
-        at_local=_local(svc, decision.created_at),
-        release_channel=svc.config.slack.release_channel,
-        objection_minutes=svc.config.gonogo.objection_window_minutes,
+        at_local=_local(deps, decision.created_at),
+        release_channel=deps.config.slack.release_channel,
+        objection_minutes=deps.config.gonogo.objection_window_minutes,
     )
 
 
@@ -166,25 +166,25 @@ def _view(svc: Services, decision: GoNoGoDecision, assessment: Assessment) -> De
 
 
 async def _run_gates(
-    svc: Services, service: ServiceConfig, env: str, version: str
+    deps: Deps, service: ServiceConfig, env: str, version: str
 ) -> tuple[list[g.GateRun], tuple[bool, str]]:
     gates = g.gates_for(service, env)
     runs, probe = await asyncio.gather(
-        g.evaluate(svc, service=service, environment=env, version=version, gates=gates),
-        _deploy_probe(svc, service, env, version),
+        g.evaluate(deps, service=service, environment=env, version=version, gates=gates),
+        _deploy_probe(deps, service, env, version),
     )
     return runs, probe
 
 
-async def _deploy_probe(svc: Services, service: ServiceConfig, env: str, version: str) -> tuple[bool, str]:
+async def _deploy_probe(deps: Deps, service: ServiceConfig, env: str, version: str) -> tuple[bool, str]:
     """Can the service's deploy tool deploy this release? Its own dry run says."""
     if service.deploy is None:
         return False, f"{service.name} has no deploy tool in the config"
-    if svc.deploy is None:
+    if deps.deploy is None:
         return False, "no deploy tools are set up in this cmdcenter"
     try:
         async with asyncio.timeout(PROBE_SECONDS):
-            result = await svc.deploy.deploy(service=service, environment=env, version=version, dry_run=True)
+            result = await deps.deploy.deploy(service=service, environment=env, version=version, dry_run=True)
     except TimeoutError:
         return False, f"{service.deploy.tool} dry run did not answer within {PROBE_SECONDS:g} s"
     except DeployError as exc:
@@ -217,7 +217,7 @@ def _store(session: AsyncSession, decision: GoNoGoDecision, runs: list[g.GateRun
 
 async def _settle(
     session: AsyncSession,
-    svc: Services,
+    deps: Deps,
     decision: GoNoGoDecision,
     *,
     actor: str,
@@ -225,7 +225,7 @@ async def _settle(
     card: bool = True,
 ) -> Assessment:
     """Judge the decision now and move its status; record the announcements and the card update."""
-    now = svc.clock.now()
+    now = deps.clock.now()
     assessment = assess(
         results=await _results(session, decision),
         votes=await _votes(session, decision.id),
@@ -238,7 +238,7 @@ async def _settle(
         assessment.waived,
     )
     go = assessment.verdict == "go"
-    minutes = svc.config.gonogo.objection_window_minutes
+    minutes = deps.config.gonogo.objection_window_minutes
     if decision.status == "open" and go and minutes:
         decision.status, decision.objection_until = "objection", now + timedelta(minutes=minutes)
         await mark_changed(session, decision)
@@ -249,17 +249,17 @@ async def _settle(
             due_at=decision.objection_until,
             payload={"decision_id": decision.id},
         )
-        await announce(session, svc, decision, assessment, "gonogo/objection", kind="objection")
+        await announce(session, deps, decision, assessment, "gonogo/objection", kind="objection")
     elif (decision.status == "open" and go) or (decision.status == "objection" and go and window_over):
         decision.status, decision.go_at, decision.objection_until = "go", now, None
         await mark_changed(session, decision)
-        await announce(session, svc, decision, assessment, "gonogo/go", kind="go")
+        await announce(session, deps, decision, assessment, "gonogo/go", kind="go")
         audit(session, actor=actor, what="go", text=f"{title(decision)}: GO announced")
     elif decision.status in ("objection", "go") and not go:
         decision.status, decision.objection_until = "open", None
         await mark_changed(session, decision)
         await cancel_jobs(session, key_prefix=f"gonogo:{decision.id}:objection:")
-        await announce(session, svc, decision, assessment, "gonogo/withdrawn", kind="withdrawn")
+        await announce(session, deps, decision, assessment, "gonogo/withdrawn", kind="withdrawn")
     if card:
         await card_step(session, decision)
     return assessment
@@ -272,7 +272,7 @@ async def mark_changed(session: AsyncSession, decision: GoNoGoDecision) -> None:
 
 async def announce(
     session: AsyncSession,
-    svc: Services,
+    deps: Deps,
     decision: GoNoGoDecision,
     assessment: Assessment,
     template: str,
@@ -284,8 +284,8 @@ async def announce(
     await chat_ops.post(
         session,
         key=f"gonogo:{decision.id}:{kind}:{decision.changes}",
-        channel=svc.config.slack.release_channel,
-        message=svc.renderer.message(template, view=_view(svc, decision, assessment), **extra),
+        channel=deps.config.slack.release_channel,
+        message=deps.renderer.message(template, view=_view(deps, decision, assessment), **extra),
     )
 
 
@@ -344,20 +344,20 @@ async def _live(session: AsyncSession, service: str, env: str) -> GoNoGoDecision
     return rows.scalars().first()
 
 
-async def decide_gonogo(svc: Services, cmd: Decide, *, user: str, channel: str) -> DecisionView:
+async def decide_gonogo(deps: Deps, cmd: Decide, *, user: str, channel: str) -> DecisionView:
     """Evaluate every gate of the service and environment and open a decision (its card goes to the
     release channel). A live decision for the same service and environment is superseded."""
-    service = service_config(svc, cmd.service)
+    service = service_config(deps, cmd.service)
     env = service.environment(cmd.environment)
-    async with svc.db.session() as session:
+    async with deps.db.session() as session:
         running = await _live(session, service.name, env)
     if running is not None and running.status == "deploying":
         raise Conflict(f"{running.ref} is deploying {service.name} {running.version} to {env}; wait for it.")
     approvals_gate = next((x for x in g.gates_for(service, env) if x.kind == "approvals"), None)
-    runs, (ready, note) = await _run_gates(svc, service, env, cmd.version)
-    now = svc.clock.now()
+    runs, (ready, note) = await _run_gates(deps, service, env, cmd.version)
+    now = deps.clock.now()
     try:
-        async with svc.db.session() as session:
+        async with deps.db.session() as session:
             previous = await _live(session, service.name, env)
             if previous is not None:
                 if previous.status == "deploying":
@@ -373,8 +373,8 @@ async def decide_gonogo(svc: Services, cmd: Decide, *, user: str, channel: str) 
                 active_key=_active_key(service.name, env),
                 evaluation=1,
                 default_gates=not service.gates,
-                required_approvals=g.required_approvals(approvals_gate, svc.config),
-                allow_self_approval=svc.config.gonogo.allow_self_approval,
+                required_approvals=g.required_approvals(approvals_gate, deps.config),
+                allow_self_approval=deps.config.gonogo.allow_self_approval,
                 deploy_ready=ready,
                 deploy_note=note,
                 created_at=now,
@@ -387,7 +387,7 @@ async def decide_gonogo(svc: Services, cmd: Decide, *, user: str, channel: str) 
                 await card_step(session, previous)
             _store(session, decision, runs, now)
             await session.flush()
-            assessment = await _settle(session, svc, decision, actor=user, card=False)
+            assessment = await _settle(session, deps, decision, actor=user, card=False)
             await card_step(session, decision, first=True)
             audit(
                 session,
@@ -396,25 +396,24 @@ async def decide_gonogo(svc: Services, cmd: Decide, *, user: str, channel: str) 
                 text=title(decision),
                 detail=_verdict_detail(assessment),
             )
-            view = _view(svc, decision, assessment)
+            view = _view(deps, decision, assessment)
     except IntegrityError:
         raise Conflict(f"Another /gonogo for {service.name} {env} started a moment ago; try again.") from None
-    svc.outbox.kick()
     return view
 
 
-async def recheck(svc: Services, *, decision_id: int, user: str, window_over: bool = False) -> DecisionView:
+async def recheck(deps: Deps, *, decision_id: int, user: str, window_over: bool = False) -> DecisionView:
     """Run every gate again (a new evaluation round) and judge the decision anew."""
-    async with svc.db.session() as session:
+    async with deps.db.session() as session:
         decision = await load_decision(session, decision_id)
     if decision.status not in VOTABLE:
         raise Conflict(f"{decision.ref} is {decision.status}: nothing to re-check. Start a new `/gonogo`.")
-    service = svc.config.service(decision.service)
+    service = deps.config.service(decision.service)
     if service is None:
         raise Conflict(f"{decision.service} is no longer in the config.")
-    runs, (ready, note) = await _run_gates(svc, service, decision.environment, decision.version)
-    now = svc.clock.now()
-    async with svc.db.session() as session:
+    runs, (ready, note) = await _run_gates(deps, service, decision.environment, decision.version)
+    now = deps.clock.now()
+    async with deps.db.session() as session:
         claimed = await session.execute(
             sa.update(GoNoGoDecision)
             .where(
@@ -431,10 +430,9 @@ async def recheck(svc: Services, *, decision_id: int, user: str, window_over: bo
         decision = await load_decision(session, decision_id)
         _store(session, decision, runs, now)
         await session.flush()
-        assessment = await _settle(session, svc, decision, actor=user, window_over=window_over)
+        assessment = await _settle(session, deps, decision, actor=user, window_over=window_over)
         audit(session, actor=user, what="recheck", text=title(decision), detail=_verdict_detail(assessment))
-        view = _view(svc, decision, assessment)
-    svc.outbox.kick()
+        view = _view(deps, decision, assessment)
     return view
 
 
@@ -449,16 +447,16 @@ def _require_votable(decision: GoNoGoDecision) -> None:
         raise Conflict(f"{decision.ref} is {decision.status}{by}; start a new `/gonogo` to decide again.")
 
 
-async def approve(svc: Services, *, decision_id: int, user: str) -> tuple[DecisionView, bool]:
+async def approve(deps: Deps, *, decision_id: int, user: str) -> tuple[DecisionView, bool]:
     """Record an approval; (the view, whether it counts). The requester's own is kept but not counted
     unless the config allows self-approval; a second approval by the same person is refused."""
-    async with svc.db.session() as session:
+    async with deps.db.session() as session:
         decision = await load_decision(session, decision_id)
     _require_votable(decision)
     required = decision.required_approvals
     if not required:
         raise Conflict(f"{decision.ref} needs no approvals.")
-    held = await svc.access.roles(
+    held = await deps.access.roles(
         action="gonogo.approve", user=user, service=decision.service, environment=decision.environment
     )
     roles = sorted(held & set(required))
@@ -466,13 +464,13 @@ async def approve(svc: Services, *, decision_id: int, user: str) -> tuple[Decisi
         needs = ", ".join(f"{n} {r}" for r, n in sorted(required.items()))
         raise PermissionDenied(
             f"You may not approve {decision.ref}: it needs {needs} approval(s), from roles you do not hold.",
-            who=svc.access.who_may(
+            who=deps.access.who_may(
                 "gonogo.approve", service=decision.service, environment=decision.environment
             ),
         )
     valid = decision.allow_self_approval or user != decision.requested_by
     try:
-        async with svc.db.session() as session:
+        async with deps.db.session() as session:
             decision = await load_decision(session, decision_id)
             _require_votable(decision)
             session.add(
@@ -483,11 +481,11 @@ async def approve(svc: Services, *, decision_id: int, user: str) -> tuple[Decisi
                     roles=roles,
                     valid=valid,
                     note="" if valid else "the requester: self-approval is not allowed",
-                    at=svc.clock.now(),
+                    at=deps.clock.now(),
                 )
             )
             await session.flush()
-            assessment = await _settle(session, svc, decision, actor=user)
+            assessment = await _settle(session, deps, decision, actor=user)
             counted = "counted" if user in assessment.counted else "not counted"
             audit(
                 session,
@@ -496,28 +494,27 @@ async def approve(svc: Services, *, decision_id: int, user: str) -> tuple[Decisi
                 text=f"{title(decision)} approved ({', '.join(roles)})",
                 detail=f"{counted}; {_verdict_detail(assessment)}",
             )
-            view = _view(svc, decision, assessment)
+            view = _view(deps, decision, assessment)
     except IntegrityError:
         raise Conflict(f"You already approved GNG-{decision_id}; a person counts once.") from None
-    svc.outbox.kick()
     return view, user in assessment.counted
 
 
-async def check_rejectable(svc: Services, *, decision_id: int) -> GoNoGoDecision:
-    async with svc.db.session() as session:
+async def check_rejectable(deps: Deps, *, decision_id: int) -> GoNoGoDecision:
+    async with deps.db.session() as session:
         decision = await load_decision(session, decision_id)
     _require_votable(decision)
     return decision
 
 
-async def reject(svc: Services, *, decision_id: int, user: str, reason: str) -> DecisionView:
+async def reject(deps: Deps, *, decision_id: int, user: str, reason: str) -> DecisionView:
     """A Reject with its reason: NO-GO, whatever else; the decision is closed."""
     reason = " ".join(reason.split())[:1000]
     if not reason:
         raise GateRefusal("Say why you reject the release.")
-    now = svc.clock.now()
+    now = deps.clock.now()
     try:
-        async with svc.db.session() as session:
+        async with deps.db.session() as session:
             decision = await load_decision(session, decision_id)
             _require_votable(decision)
             session.add(
@@ -527,42 +524,41 @@ async def reject(svc: Services, *, decision_id: int, user: str, reason: str) -> 
             decision.objection_until = None
             await mark_changed(session, decision)
             await cancel_jobs(session, key_prefix=f"gonogo:{decision.id}:objection:")
-            assessment = await _settle(session, svc, decision, actor=user)
-            await announce(session, svc, decision, assessment, "gonogo/rejected", kind="rejected")
+            assessment = await _settle(session, deps, decision, actor=user)
+            await announce(session, deps, decision, assessment, "gonogo/rejected", kind="rejected")
             audit(session, actor=user, what="reject", text=f"{title(decision)} rejected", detail=reason)
-            view = _view(svc, decision, assessment)
+            view = _view(deps, decision, assessment)
     except IntegrityError:
         raise Conflict(f"You rejected GNG-{decision_id} already.") from None
-    svc.outbox.kick()
     return view
 
 
 # --- policy exceptions -------------------------------------------------------------------------------------
 
 
-async def request_exception(svc: Services, cmd: RequestException, *, user: str) -> ExceptionView:
+async def request_exception(deps: Deps, cmd: RequestException, *, user: str) -> ExceptionView:
     """Waive one gate of one service for at most ``gonogo.max_exception_days`` (longer is refused)."""
-    service = service_config(svc, cmd.service)
+    service = service_config(deps, cmd.service)
     gate = g.find_gate(service, cmd.gate)
     if gate is None:
         keys = ", ".join(f"`{x.key}`" for x in g.service_gates(service))
         raise NotFound(f"{service.name} has no gate `{cmd.gate}` (its gates: {keys}).")
     if gate.kind == "approvals":
         raise GateRefusal("Approvals cannot be waived by an exception.")
-    limit = svc.config.gonogo.max_exception_days
+    limit = deps.config.gonogo.max_exception_days
     if cmd.days > limit:
         raise GateRefusal(
             f"Refused: an exception lasts at most {limit} day(s), not {cmd.days}. "
             f"Ask for {limit} or fewer and renew it if it is still needed."
         )
-    await svc.access.require(
+    await deps.access.require(
         action="gonogo.exception",
         user=user,
         service=service.name,
         what=f"waive {gate.name} for {service.name}",
     )
-    now = svc.clock.now()
-    async with svc.db.session() as session:
+    now = deps.clock.now()
+    async with deps.db.session() as session:
         existing = next(
             (
                 e
@@ -597,7 +593,7 @@ async def request_exception(svc: Services, cmd: RequestException, *, user: str) 
             due_at=row.expires_at,
             payload={"exception_id": row.id},
         )
-        await _post_exception(session, svc, row.id, found, expired=False)
+        await _post_exception(session, deps, row.id, found, expired=False)
         audit(
             session,
             actor=user,
@@ -605,24 +601,23 @@ async def request_exception(svc: Services, cmd: RequestException, *, user: str) 
             text=f"{found.ref}: {gate.key} waived for {service.name} for {cmd.days} day(s)",
             detail=f"risk {cmd.risk or 'not stated'}; {cmd.reason}",
         )
-        await _refresh_service(session, svc, service.name, actor=user)
-    svc.outbox.kick()
+        await _refresh_service(session, deps, service.name, actor=user)
     return found
 
 
 async def _post_exception(
-    session: AsyncSession, svc: Services, row_id: int | None, found: ExceptionView, *, expired: bool
+    session: AsyncSession, deps: Deps, row_id: int | None, found: ExceptionView, *, expired: bool
 ) -> None:
     """Tell the release channel that an exception was recorded (or expired), once."""
     await chat_ops.post(
         session,
         key=f"gonogo:exception:{row_id}:{'expired' if expired else 'recorded'}",
-        channel=svc.config.slack.release_channel,
-        message=svc.renderer.message("gonogo/exception", exception=found, expired=expired),
+        channel=deps.config.slack.release_channel,
+        message=deps.renderer.message("gonogo/exception", exception=found, expired=expired),
     )
 
 
-async def _refresh_service(session: AsyncSession, svc: Services, service: str, *, actor: str) -> None:
+async def _refresh_service(session: AsyncSession, deps: Deps, service: str, *, actor: str) -> None:
     """Judge the live decisions of ``service`` again (an exception began or ended); no gate re-runs."""
     rows = await session.execute(
         select(GoNoGoDecision).where(
@@ -630,31 +625,30 @@ async def _refresh_service(session: AsyncSession, svc: Services, service: str, *
         )
     )
     for decision in rows.scalars().all():
-        await _settle(session, svc, decision, actor=actor)
+        await _settle(session, deps, decision, actor=actor)
 
 
-async def _exception_expired(svc: Services, job: ScheduledJob) -> None:
-    async with svc.db.session() as session:
+async def _exception_expired(deps: Deps, job: ScheduledJob) -> None:
+    async with deps.db.session() as session:
         row = await session.get(GateException, int(job.payload["exception_id"]))
         if row is None:
             return
         found = ExceptionView.model_validate(row)
-        await _post_exception(session, svc, row.id, found, expired=True)
+        await _post_exception(session, deps, row.id, found, expired=True)
         audit(
             session, actor=SYSTEM, what="exception_expired", text=f"{found.ref}: {row.gate} on {row.service}"
         )
-        await _refresh_service(session, svc, row.service, actor=SYSTEM)
-    svc.outbox.kick()
+        await _refresh_service(session, deps, row.service, actor=SYSTEM)
 
 
 # --- /gonogo status ----------------------------------------------------------------------------------------
 
 
-async def status(svc: Services, *, service: str | None) -> StatusView:
+async def status(deps: Deps, *, service: str | None) -> StatusView:
     """Live decisions (one service or all), the last closed ones of a service, exceptions in force."""
     if service is not None:
-        service_config(svc, service)
-    async with svc.db.session() as session:
+        service_config(deps, service)
+    async with deps.db.session() as session:
         stmt = select(GoNoGoDecision).where(col(GoNoGoDecision.status).in_(LIVE))
         if service is not None:
             stmt = stmt.where(GoNoGoDecision.service == service)
@@ -670,11 +664,11 @@ async def status(svc: Services, *, service: str | None) -> StatusView:
             recent = list((await session.execute(closed)).scalars())
         return StatusView(
             service=service,
-            live=[await view_of(session, svc, d) for d in live],
-            recent=[await view_of(session, svc, d) for d in recent],
+            live=[await view_of(session, deps, d) for d in live],
+            recent=[await view_of(session, deps, d) for d in recent],
             exceptions=[
                 ExceptionView.model_validate(e)
-                for e in await active_exceptions(session, now=svc.clock.now(), service=service)
+                for e in await active_exceptions(session, now=deps.clock.now(), service=service)
             ],
         )
 
@@ -682,31 +676,31 @@ async def status(svc: Services, *, service: str | None) -> StatusView:
 # --- the card ---------------------------------------------------------------------------------------------
 
 
-async def render_card(svc: Services, decision_id: int) -> tuple[GoNoGoDecision, RenderedMessage]:
-    async with svc.db.session() as session:
+async def render_card(deps: Deps, decision_id: int) -> tuple[GoNoGoDecision, RenderedMessage]:
+    async with deps.db.session() as session:
         decision = await load_decision(session, decision_id)
-        view = await view_of(session, svc, decision)
-    return decision, svc.renderer.message("gonogo/card", view=view, actions=Action)
+        view = await view_of(session, deps, decision)
+    return decision, deps.renderer.message("gonogo/card", view=view, actions=Action)
 
 
-async def _post_card(svc: Services, item: OutboxItem) -> dict[str, Any]:
-    decision, message = await render_card(svc, int(item.payload["decision_id"]))
+async def _post_card(deps: Deps, item: OutboxItem) -> dict[str, Any]:
+    decision, message = await render_card(deps, int(item.payload["decision_id"]))
     if decision.message_ts is not None:
         return {"ts": decision.message_ts}
-    posted = await svc.chat.post_message(
-        channel=svc.config.slack.release_channel, text=message.text, blocks=message.blocks
+    posted = await deps.chat.post_message(
+        channel=deps.config.slack.release_channel, text=message.text, blocks=message.blocks
     )
-    async with svc.db.session() as session:
+    async with deps.db.session() as session:
         stored = await load_decision(session, decision.id or 0)
         stored.channel_id, stored.message_ts = posted.channel, posted.ts
     return {"channel": posted.channel, "ts": posted.ts}
 
 
-async def _update_card(svc: Services, item: OutboxItem) -> dict[str, Any]:
-    decision, message = await render_card(svc, int(item.payload["decision_id"]))
+async def _update_card(deps: Deps, item: OutboxItem) -> dict[str, Any]:
+    decision, message = await render_card(deps, int(item.payload["decision_id"]))
     if decision.channel_id is None or decision.message_ts is None:
         raise ChatError(f"the card of {decision.ref} is not posted yet", retryable=True)
-    await svc.chat.update_message(
+    await deps.chat.update_message(
         channel=decision.channel_id, ts=decision.message_ts, text=message.text, blocks=message.blocks
     )
     return {"status": decision.status, "verdict": decision.verdict}
@@ -715,34 +709,34 @@ async def _update_card(svc: Services, item: OutboxItem) -> dict[str, Any]:
 # --- jobs and wiring ---------------------------------------------------------------------------------------
 
 
-async def _objection_over(svc: Services, job: ScheduledJob) -> None:
+async def _objection_over(deps: Deps, job: ScheduledJob) -> None:
     """The objection window ended: run the gates again; still GO and nobody objected → announce GO."""
     decision_id = int(job.payload["decision_id"])
-    async with svc.db.session() as session:
+    async with deps.db.session() as session:
         decision = await load_decision(session, decision_id)
     due = decision.objection_until
-    if decision.status != "objection" or due is None or due > svc.clock.now():
+    if decision.status != "objection" or due is None or due > deps.clock.now():
         return  # GO was withdrawn (and maybe regained, with a later window) meanwhile
     try:
-        await recheck(svc, decision_id=decision_id, user=SYSTEM, window_over=True)
+        await recheck(deps, decision_id=decision_id, user=SYSTEM, window_over=True)
     except Conflict:
         return  # closed or re-checked meanwhile: that outcome stands
 
 
-def register(svc: Services) -> None:
+def register(deps: Deps) -> None:
     async def post_card(item: OutboxItem) -> dict[str, Any]:
-        return await _post_card(svc, item)
+        return await _post_card(deps, item)
 
     async def update_card(item: OutboxItem) -> dict[str, Any]:
-        return await _update_card(svc, item)
+        return await _update_card(deps, item)
 
     async def objection_over(job: ScheduledJob) -> None:
-        await _objection_over(svc, job)
+        await _objection_over(deps, job)
 
     async def exception_expired(job: ScheduledJob) -> None:
-        await _exception_expired(svc, job)
+        await _exception_expired(deps, job)
 
-    svc.outbox.register(POST_CARD, post_card)
-    svc.outbox.register(UPDATE_CARD, update_card)
-    svc.jobs.register(OBJECTION_JOB, objection_over)
-    svc.jobs.register(EXPIRY_JOB, exception_expired)
+    deps.outbox.register(POST_CARD, post_card)
+    deps.outbox.register(UPDATE_CARD, update_card)
+    deps.jobs.register(OBJECTION_JOB, objection_over)
+    deps.jobs.register(EXPIRY_JOB, exception_expired)

@@ -1,26 +1,23 @@
-"""Incidents: declare, status, severity, roles, timeline, reminders, post-mortem."""
+"""Incidents: declare, status, severity, roles, timeline, reminders, paging, Statuspage, post-mortem."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from bot.app import Services
+from bot.deps import Deps
+from bot.incidents import paging, postmortem, reminders, statuspage, steps, timeline
 
 
-def register(svc: Services) -> None:
-    from bot import chat_ops
-    from bot.incidents import paging, postmortem, reminders, statuspage, steps, timeline
-
-    chat_ops.register(svc.outbox, svc.chat)
-    steps.register(svc)
-    reminders.register(svc)
-    timeline.register(svc)
-    postmortem.register(svc)
-    paging.register(svc)
-    statuspage.register(svc)
-    svc.inbox.read_only(is_read_only)
-    svc.inbox.resumable(is_resumable)
+def wire(deps: Deps) -> None:
+    """Called once by the composition root (``bot.app``): outbox steps, jobs and lifecycle hooks."""
+    steps.register(deps)
+    reminders.register(deps)
+    timeline.register(deps)
+    postmortem.register(deps)
+    paging.register(deps)
+    statuspage.register(deps)
+    deps.inbox.read_only(is_read_only)
+    deps.inbox.resumable(is_resumable)
 
 
 READ_ONLY = frozenset({"", "help", "list", "show", "timeline"})

@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
 from bot import chat_ops, jobs
-from bot.app import Services
 from bot.context import Invocation, Reply
 from bot.db.models import Incident, OutboxItem, TimelineEntry
+from bot.deps import Deps
 from bot.errors import NotFound, PagerError, UsageError
 from bot.incidents import parse as p
 from bot.incidents.store import add_timeline, get_incident
@@ -32,12 +32,12 @@ def dedup_key(incident: Incident, service: str | None = None) -> str:
     return f"{base}-{service}" if service and service != incident.service else base
 
 
-def _policy(svc: Services, incident: Incident) -> Any:
-    return svc.config.severities.get(incident.severity)  # type: ignore[call-overload]
+def _policy(deps: Deps, incident: Incident) -> Any:
+    return deps.config.severities.get(incident.severity)  # type: ignore[call-overload]
 
 
 async def record_page(
-    session: AsyncSession, svc: Services, incident: Incident, *, action: str, service: str | None = None
+    session: AsyncSession, deps: Deps, incident: Incident, *, action: str, service: str | None = None
 ) -> None:
     key = dedup_key(incident, service)
     await enqueue(
@@ -51,39 +51,39 @@ async def record_page(
     )
 
 
-def _routing_key(svc: Services, service: str | None) -> str | None:
-    config = svc.config.service(service) if service else None
+def _routing_key(deps: Deps, service: str | None) -> str | None:
+    config = deps.config.service(service) if service else None
     return config.pagerduty.routing_key if config else None
 
 
-async def _oncalls(svc: Services, service: str | None) -> list[OnCall]:
-    config = svc.config.service(service) if service else None
+async def _oncalls(deps: Deps, service: str | None) -> list[OnCall]:
+    config = deps.config.service(service) if service else None
     policy = config.pagerduty.escalation_policy_id if config else None
-    if svc.oncall is None or not policy:
+    if deps.oncall is None or not policy:
         return []
-    return await svc.oncall.oncalls(escalation_policy_id=policy)
+    return await deps.oncall.oncalls(escalation_policy_id=policy)
 
 
-async def _slack_users(svc: Services, people: list[OnCall]) -> list[tuple[OnCall, str | None]]:
+async def _slack_users(deps: Deps, people: list[OnCall]) -> list[tuple[OnCall, str | None]]:
     """Each person on call with their Slack user id (by email), or None when they cannot be found."""
     mapped: list[tuple[OnCall, str | None]] = []
     for person in people:
-        user = await svc.chat.user_by_email(email=person.email) if person.email else None
+        user = await deps.chat.user_by_email(email=person.email) if person.email else None
         mapped.append((person, user.id if user else None))
     return mapped
 
 
-async def _slack_ids(svc: Services, people: list[OnCall]) -> tuple[list[str], list[str]]:
+async def _slack_ids(deps: Deps, people: list[OnCall]) -> tuple[list[str], list[str]]:
     """Slack user ids for the people on call, and the names of those who could not be mapped."""
-    mapped = await _slack_users(svc, people)
+    mapped = await _slack_users(deps, people)
     return [uid for _, uid in mapped if uid], [person.name for person, uid in mapped if uid is None]
 
 
-def register(svc: Services) -> None:
+def register(deps: Deps) -> None:
     async def on_declared(session: AsyncSession, incident: Incident) -> None:
-        policy = _policy(svc, incident)
-        if policy and policy.page and svc.pager is not None:
-            await record_page(session, svc, incident, action="trigger")
+        policy = _policy(deps, incident)
+        if policy and policy.page and deps.pager is not None:
+            await record_page(session, deps, incident, action="trigger")
             if policy.escalate_after_minutes:
                 due = incident.declared_at + timedelta(minutes=policy.escalate_after_minutes)
                 await jobs.schedule(
@@ -95,7 +95,7 @@ def register(svc: Services) -> None:
                 )
 
     async def on_channel_opened(session: AsyncSession, incident: Incident) -> None:
-        if svc.oncall is not None and incident.service:
+        if deps.oncall is not None and incident.service:
             await enqueue(
                 session,
                 key=f"inc{incident.id}:oncall",
@@ -106,34 +106,34 @@ def register(svc: Services) -> None:
             )
 
     async def on_severity(session: AsyncSession, incident: Incident, old: str) -> None:
-        policy = _policy(svc, incident)
-        if policy and policy.page and incident.paged_at is None and svc.pager is not None:
-            await record_page(session, svc, incident, action="trigger")
+        policy = _policy(deps, incident)
+        if policy and policy.page and incident.paged_at is None and deps.pager is not None:
+            await record_page(session, deps, incident, action="trigger")
 
     async def on_resolved(session: AsyncSession, incident: Incident) -> None:
-        if incident.paged_at is not None and svc.pager is not None:
-            await record_page(session, svc, incident, action="resolve")
+        if incident.paged_at is not None and deps.pager is not None:
+            await record_page(session, deps, incident, action="resolve")
         await jobs.cancel(session, key_prefix=f"inc{incident.id}:escalate:")
 
     async def deliver(item: OutboxItem) -> dict[str, Any]:
-        if svc.pager is None:
+        if deps.pager is None:
             raise PagerError("PagerDuty is not configured (PAGERDUTY_ROUTING_KEY)", retryable=False)
-        async with svc.db.session() as session:
+        async with deps.db.session() as session:
             incident = await get_incident(session, item.payload["incident_id"])
         action, key, service = item.payload["action"], item.payload["dedup_key"], item.payload.get("service")
         service = service or incident.service
-        routing_key = _routing_key(svc, service)
+        routing_key = _routing_key(deps, service)
         if action == "trigger":
-            policy = _policy(svc, incident)
+            policy = _policy(deps, incident)
             links = []
-            if incident.channel_id and svc.settings.slack_api_url:
+            if incident.channel_id and deps.settings.slack_api_url:
                 links.append(
                     Link(
                         href=f"https://slack.com/app_redirect?channel={incident.channel_id}",
                         text=f"Slack #{incident.channel_name}",
                     )
                 )
-            result = await svc.pager.trigger(
+            result = await deps.pager.trigger(
                 dedup_key=key,
                 summary=f"[{incident.severity.upper()}] {incident.ref}: {incident.title}",
                 severity=policy.pagerduty_severity if policy else "error",
@@ -151,12 +151,12 @@ def register(svc: Services) -> None:
                 routing_key=routing_key,
             )
         elif action == "acknowledge":
-            result = await svc.pager.acknowledge(dedup_key=key, routing_key=routing_key)
+            result = await deps.pager.acknowledge(dedup_key=key, routing_key=routing_key)
         else:
-            result = await svc.pager.resolve(dedup_key=key, routing_key=routing_key)
-        async with svc.db.session() as session:
+            result = await deps.pager.resolve(dedup_key=key, routing_key=routing_key)
+        async with deps.db.session() as session:
             incident = await get_incident(session, incident.id or 0)
-            now = svc.clock.now()
+            now = deps.clock.now()
             if action == "trigger" and incident.paged_at is None:
                 incident.paged_at = now
             text = {
@@ -165,23 +165,22 @@ def register(svc: Services) -> None:
                 "resolve": "PagerDuty alert resolved",
             }[action]
             await add_timeline(session, incident, kind="page", text=text, at=now)
-        svc.outbox.kick()
         return {"dedup_key": result.dedup_key, "status": result.status}
 
     async def oncall_invite(item: OutboxItem) -> dict[str, Any]:
-        async with svc.db.session() as session:
+        async with deps.db.session() as session:
             incident = await get_incident(session, item.payload["incident_id"])
         level = int(item.payload.get("level", 1))
         try:
-            people = [o for o in await _oncalls(svc, incident.service) if o.escalation_level == level]
+            people = [o for o in await _oncalls(deps, incident.service) if o.escalation_level == level]
         except PagerError as exc:
             if exc.retryable and item.attempts < 2:
                 raise
             people, error = [], str(exc)
         else:
             error = ""
-        users, missing = await _slack_ids(svc, people)
-        async with svc.db.session() as session:
+        users, missing = await _slack_ids(deps, people)
+        async with deps.db.session() as session:
             incident = await get_incident(session, incident.id or 0)
             assert incident.channel_id is not None
             key = f"inc{incident.id}:oncall:{level}"
@@ -198,10 +197,10 @@ def register(svc: Services) -> None:
                     session,
                     key=f"{key}:topic",
                     channel=incident.channel_id,
-                    text=str(svc.renderer.text("incident/topic", incident=incident)),
+                    text=str(deps.renderer.text("incident/topic", incident=incident)),
                     incident_id=incident.id,
                 )
-            msg = svc.renderer.message(
+            msg = deps.renderer.message(
                 "incident/oncall_invited",
                 incident=incident,
                 users=users,
@@ -218,29 +217,28 @@ def register(svc: Services) -> None:
                     incident,
                     kind="page",
                     text=f"On-call level {level} invited: " + ", ".join(f"<@{u}>" for u in users),
-                    at=svc.clock.now(),
+                    at=deps.clock.now(),
                 )
-        svc.outbox.kick()
         return {"invited": users, "missing": missing}
 
     async def escalate(job: Any) -> None:
         level = int(job.payload["level"])
-        async with svc.db.session() as session:
+        async with deps.db.session() as session:
             incident = await session.get(Incident, job.payload["incident_id"])
             if incident is None or not incident.is_open or incident.acknowledged_at is not None:
                 return
             incident.escalation_level = max(incident.escalation_level, level)
-            msg = svc.renderer.message(
+            msg = deps.renderer.message(
                 "incident/escalated",
                 incident=incident,
                 level=level,
-                minutes=int((svc.clock.now() - incident.declared_at).total_seconds() // 60),
+                minutes=int((deps.clock.now() - incident.declared_at).total_seconds() // 60),
             )
-            for channel in filter(None, (incident.channel_id, svc.config.slack.incident_channel)):
+            for channel in filter(None, (incident.channel_id, deps.config.slack.incident_channel)):
                 await chat_ops.post(
                     session, key=f"{job.key}:{channel}", channel=channel, message=msg, incident_id=incident.id
                 )
-            if incident.channel_id and svc.oncall is not None:
+            if incident.channel_id and deps.oncall is not None:
                 await enqueue(
                     session,
                     key=f"inc{incident.id}:oncall-level{level}",
@@ -254,21 +252,16 @@ def register(svc: Services) -> None:
                 incident,
                 kind="page",
                 text=f"Not acknowledged: escalated to level {level}",
-                at=svc.clock.now(),
+                at=deps.clock.now(),
             )
-        svc.outbox.kick()
 
-    svc.hooks.declared.append(on_declared)
-    svc.hooks.channel_opened.append(on_channel_opened)
-    svc.hooks.severity_changed.append(on_severity)
-    svc.hooks.resolved.append(on_resolved)
-    svc.outbox.register("pagerduty.event", deliver)
-    svc.outbox.register("pagerduty.oncall_invite", oncall_invite)
-    svc.jobs.register(ESCALATE, escalate)
-    commands = svc.extras.setdefault("incident_commands", {})
-    commands["Ack"] = ack
-    commands["Page"] = page
-    commands["OnCallCmd"] = oncall
+    deps.incidents.declared.append(on_declared)
+    deps.incidents.channel_opened.append(on_channel_opened)
+    deps.incidents.severity_changed.append(on_severity)
+    deps.incidents.resolved.append(on_resolved)
+    deps.outbox.register("pagerduty.event", deliver)
+    deps.outbox.register("pagerduty.oncall_invite", oncall_invite)
+    deps.jobs.register(ESCALATE, escalate)
 
 
 async def _commander_assigned(session: AsyncSession, incident: Incident) -> bool:
@@ -278,53 +271,51 @@ async def _commander_assigned(session: AsyncSession, incident: Incident) -> bool
     return any(e.text.startswith("Commander") for e in rows.scalars())
 
 
-async def ack(svc: Services, cmd: p.IncidentCommand, inv: Invocation, incident_id: int | None) -> Reply:
-    if svc.pager is None:
+async def ack(deps: Deps, cmd: p.IncidentCommand, inv: Invocation, incident_id: int | None) -> Reply:
+    if deps.pager is None:
         raise UsageError("PagerDuty is not configured: set PAGERDUTY_ROUTING_KEY.")
-    async with svc.db.session() as session:
+    async with deps.db.session() as session:
         incident = await get_incident(session, incident_id or 0)
         if incident.paged_at is None:
             raise NotFound(f"{incident.ref} has not paged anyone yet.")
-        now = svc.clock.now()
+        now = deps.clock.now()
         incident.acknowledged_at = incident.acknowledged_at or now
-        await record_page(session, svc, incident, action="acknowledge")
+        await record_page(session, deps, incident, action="acknowledge")
         await add_timeline(session, incident, kind="page", text="Acknowledged", author=inv.user_id, at=now)
         await jobs.cancel(session, key_prefix=f"inc{incident.id}:escalate:")
-    svc.outbox.kick()
     return Reply(
-        message=svc.renderer.message("incident/done", text=f"{incident.ref} acknowledged in PagerDuty.")
+        message=deps.renderer.message("incident/done", text=f"{incident.ref} acknowledged in PagerDuty.")
     )
 
 
-async def page(svc: Services, cmd: p.IncidentCommand, inv: Invocation, incident_id: int | None) -> Reply:
+async def page(deps: Deps, cmd: p.IncidentCommand, inv: Invocation, incident_id: int | None) -> Reply:
     assert isinstance(cmd, p.Page)
-    if svc.pager is None:
+    if deps.pager is None:
         raise UsageError("PagerDuty is not configured: set PAGERDUTY_ROUTING_KEY.")
     if cmd.service:
-        svc.config.require_service(cmd.service)
-    async with svc.db.session() as session:
+        deps.config.require_service(cmd.service)
+    async with deps.db.session() as session:
         incident = await get_incident(session, incident_id or 0)
-        await record_page(session, svc, incident, action="trigger", service=cmd.service)
+        await record_page(session, deps, incident, action="trigger", service=cmd.service)
         await add_timeline(
             session,
             incident,
             kind="page",
             author=inv.user_id,
-            at=svc.clock.now(),
+            at=deps.clock.now(),
             text=f"Page requested for {cmd.service or incident.service or 'the default service'}",
         )
-    svc.outbox.kick()
-    return Reply(message=svc.renderer.message("incident/done", text="Paging on-call."))
+    return Reply(message=deps.renderer.message("incident/done", text="Paging on-call."))
 
 
-async def oncall(svc: Services, cmd: p.IncidentCommand, inv: Invocation, incident_id: int | None) -> Reply:
+async def oncall(deps: Deps, cmd: p.IncidentCommand, inv: Invocation, incident_id: int | None) -> Reply:
     assert isinstance(cmd, p.OnCallCmd)
     service = cmd.service
     if service is None and incident_id is not None:
-        async with svc.db.session() as session:
+        async with deps.db.session() as session:
             service = (await get_incident(session, incident_id)).service
     if service is None:
         raise UsageError("Name a service: `/incident oncall checkout`.")
-    svc.config.require_service(service)
-    rows = await _slack_users(svc, await _oncalls(svc, service))
-    return Reply(message=svc.renderer.message("incident/oncall", service=service, rows=rows))
+    deps.config.require_service(service)
+    rows = await _slack_users(deps, await _oncalls(deps, service))
+    return Reply(message=deps.renderer.message("incident/oncall", service=service, rows=rows))

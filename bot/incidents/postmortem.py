@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from bot import chat_ops
-from bot.app import Services
 from bot.context import Reply
 from bot.db.models import ActionItem, Incident, OutboxItem, TimelineEntry
+from bot.deps import Deps
 from bot.incidents.store import add_timeline, get_incident, timeline
 from bot.outbox import enqueue
 
@@ -38,36 +38,36 @@ def durations(incident: Incident, entries: list[TimelineEntry]) -> Durations:
     )
 
 
-async def action_items(svc: Services, incident_id: int) -> list[ActionItem]:
-    async with svc.db.session(read_only=True) as session:
+async def action_items(deps: Deps, incident_id: int) -> list[ActionItem]:
+    async with deps.db.session(read_only=True) as session:
         rows = await session.execute(
             select(ActionItem).where(ActionItem.incident_id == incident_id).order_by(col(ActionItem.id))
         )
         return list(rows.scalars())
 
 
-async def render(svc: Services, incident_id: int) -> tuple[Incident, str]:
-    async with svc.db.session(read_only=True) as session:
+async def render(deps: Deps, incident_id: int) -> tuple[Incident, str]:
+    async with deps.db.session(read_only=True) as session:
         incident = await get_incident(session, incident_id)
         entries = await timeline(session, incident_id)
-    items = await action_items(svc, incident_id)
-    policy = svc.config.severities.get(incident.severity)  # type: ignore[call-overload]
-    text = svc.renderer.document(
+    items = await action_items(deps, incident_id)
+    policy = deps.config.severities.get(incident.severity)  # type: ignore[call-overload]
+    text = deps.renderer.document(
         "postmortem/draft",
         incident=incident,
         entries=entries,
         items=items,
         d=durations(incident, entries),
         policy=policy,
-        generated_at=svc.clock.now(),
+        generated_at=deps.clock.now(),
     )
     return incident, text
 
 
-async def draft(svc: Services, incident_id: int, *, user: str, reason: str = "on request") -> Reply:
+async def draft(deps: Deps, incident_id: int, *, user: str, reason: str = "on request") -> Reply:
     """Record the upload of a fresh draft to the incident channel and its link in #incident-bridge."""
-    now = svc.clock.now()
-    async with svc.db.session() as session:
+    now = deps.clock.now()
+    async with deps.db.session() as session:
         incident = await get_incident(session, incident_id)
         await enqueue(
             session,
@@ -78,20 +78,17 @@ async def draft(svc: Services, incident_id: int, *, user: str, reason: str = "on
             ordering_key=incident.channel_id,
             incident_id=incident.id,
         )
-    svc.outbox.kick()
     return Reply(
-        message=svc.renderer.message(
+        message=deps.renderer.message(
             "incident/done",
             text=f"Drafting the post-mortem of {incident.ref}; it will be uploaded to its channel.",
         )
     )
 
 
-async def add_action(
-    svc: Services, incident_id: int, *, user: str, owner: str, due: date, text: str
-) -> Reply:
-    now = svc.clock.now()
-    async with svc.db.session() as session:
+async def add_action(deps: Deps, incident_id: int, *, user: str, owner: str, due: date, text: str) -> Reply:
+    now = deps.clock.now()
+    async with deps.db.session() as session:
         incident = await get_incident(session, incident_id)
         item = ActionItem(
             incident_id=incident_id, owner=owner, due=due, text=text, created_by=user, created_at=now
@@ -105,32 +102,30 @@ async def add_action(
             author=user,
             at=now,
         )
-    svc.outbox.kick()
     return Reply(
-        message=svc.renderer.message("incident/done", text=f"Action item recorded on {incident.ref}.")
+        message=deps.renderer.message("incident/done", text=f"Action item recorded on {incident.ref}.")
     )
 
 
-def register(svc: Services) -> None:
+def register(deps: Deps) -> None:
     async def upload(item: OutboxItem) -> dict[str, str]:
-        incident, text = await render(svc, item.payload["incident_id"])
-        channel = incident.channel_id or svc.config.slack.incident_channel
-        file_id = await svc.chat.upload_file(
+        incident, text = await render(deps, item.payload["incident_id"])
+        channel = incident.channel_id or deps.config.slack.incident_channel
+        file_id = await deps.chat.upload_file(
             channel=channel,
             content=text,
             filename=f"{incident.ref.lower()}-postmortem.md",
             title=f"{incident.ref} post-mortem draft",
-            initial_comment=str(svc.renderer.text("postmortem/uploaded", incident=incident)),
+            initial_comment=str(deps.renderer.text("postmortem/uploaded", incident=incident)),
         )
-        async with svc.db.session() as session:
+        async with deps.db.session() as session:
             await chat_ops.post(
                 session,
                 key=f"{item.key}:bridge",
-                channel=svc.config.slack.incident_channel,
-                message=svc.renderer.message("postmortem/linked", incident=incident, file_id=file_id),
+                channel=deps.config.slack.incident_channel,
+                message=deps.renderer.message("postmortem/linked", incident=incident, file_id=file_id),
                 incident_id=incident.id,
             )
-        svc.outbox.kick()
         return {"file_id": file_id}
 
     async def on_resolved(session: AsyncSession, incident: Incident) -> None:
@@ -144,5 +139,5 @@ def register(svc: Services) -> None:
             incident_id=incident.id,
         )
 
-    svc.outbox.register("incident.postmortem_upload", upload)
-    svc.hooks.resolved.append(on_resolved)
+    deps.outbox.register("incident.postmortem_upload", upload)
+    deps.incidents.resolved.append(on_resolved)

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import chat_ops, jobs
-from bot.app import Services
 from bot.db.models import Incident, ScheduledJob
+from bot.deps import Deps
 
 KIND = "incident.remind"
 
@@ -21,14 +21,14 @@ def _prefix(incident: Incident) -> str:
     return f"inc{incident.id}:remind:"
 
 
-def cadence(svc: Services, incident: Incident) -> timedelta | None:
-    policy = svc.config.severities.get(incident.severity)  # type: ignore[call-overload]
+def cadence(deps: Deps, incident: Incident) -> timedelta | None:
+    policy = deps.config.severities.get(incident.severity)  # type: ignore[call-overload]
     minutes = policy.update_minutes if policy else None
     return timedelta(minutes=minutes) if minutes else None
 
 
-async def schedule_next(session: AsyncSession, svc: Services, incident: Incident, *, after: datetime) -> None:
-    every = cadence(svc, incident)
+async def schedule_next(session: AsyncSession, deps: Deps, incident: Incident, *, after: datetime) -> None:
+    every = cadence(deps, incident)
     if every is None or not incident.is_open:
         return
     due = after + every
@@ -41,27 +41,27 @@ async def schedule_next(session: AsyncSession, svc: Services, incident: Incident
     )
 
 
-async def reschedule(session: AsyncSession, svc: Services, incident: Incident, *, after: datetime) -> None:
+async def reschedule(session: AsyncSession, deps: Deps, incident: Incident, *, after: datetime) -> None:
     await jobs.cancel(session, key_prefix=_prefix(incident))
-    await schedule_next(session, svc, incident, after=after)
+    await schedule_next(session, deps, incident, after=after)
 
 
 async def cancel_all(session: AsyncSession, incident: Incident) -> None:
     await jobs.cancel(session, key_prefix=_prefix(incident))
 
 
-def register(svc: Services) -> None:
+def register(deps: Deps) -> None:
     async def remind(job: ScheduledJob) -> None:
         due = datetime.fromisoformat(job.payload["due"])
-        async with svc.db.session() as session:
+        async with deps.db.session() as session:
             incident = await session.get(Incident, job.payload["incident_id"])
-            every = cadence(svc, incident) if incident else None
+            every = cadence(deps, incident) if incident else None
             if incident is None or not incident.is_open or every is None or incident.channel_id is None:
                 return
             if incident.last_update_at and incident.last_update_at + every > due:
                 return  # an update was posted since this reminder was scheduled
-            overdue = svc.clock.now() - (incident.last_update_at or incident.declared_at)
-            msg = svc.renderer.message("incident/reminder", incident=incident, overdue=overdue, every=every)
+            overdue = deps.clock.now() - (incident.last_update_at or incident.declared_at)
+            msg = deps.renderer.message("incident/reminder", incident=incident, overdue=overdue, every=every)
             await chat_ops.post(
                 session,
                 key=f"{job.key}:post",
@@ -69,7 +69,6 @@ def register(svc: Services) -> None:
                 message=msg,
                 incident_id=incident.id,
             )
-            await schedule_next(session, svc, incident, after=due)
-        svc.outbox.kick()
+            await schedule_next(session, deps, incident, after=due)
 
-    svc.jobs.register(KIND, remind)
+    deps.jobs.register(KIND, remind)

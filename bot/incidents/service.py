@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from bot import chat_ops
-from bot.app import Services
 from bot.config import SEVERITIES, Severity
 from bot.db.models import Incident
+from bot.deps import Deps
 from bot.errors import Conflict
 from bot.incidents import reminders
 from bot.incidents.parse import Role, Status
@@ -50,7 +50,7 @@ async def _recent_duplicate(session: AsyncSession, user: str, title: str, now: d
 
 
 async def declare(
-    svc: Services,
+    deps: Deps,
     *,
     user: str,
     severity: Severity,
@@ -62,10 +62,10 @@ async def declare(
     """Store the incident and record its steps. Returns (incident, created); a double submit of the
     same title by the same person within five minutes returns the first incident."""
     if service is not None:
-        svc.config.require_service(service)
-    now = svc.clock.now()
+        deps.config.require_service(service)
+    now = deps.clock.now()
     try:
-        async with svc.db.session() as session:
+        async with deps.db.session() as session:
             existing = await _recent_duplicate(session, user, title, now)
             if existing is not None:
                 return existing, False
@@ -100,24 +100,23 @@ async def declare(
                 payload={"incident_id": incident.id},
                 incident_id=incident.id,
             )
-            await reminders.schedule_next(session, svc, incident, after=now)
-            await svc.hooks.run("declared", session, incident)
+            await reminders.schedule_next(session, deps, incident, after=now)
+            await deps.incidents.run("declared", session, incident)
     except IntegrityError:
         # The same declaration raced in from a retry: return the one that won.
-        async with svc.db.session() as session:
+        async with deps.db.session() as session:
             existing = await _recent_duplicate(session, user, title, now)
         if existing is None:
             raise
         return existing, False
-    svc.outbox.kick()
     return incident, True
 
 
-async def set_status(svc: Services, incident_id: int, *, user: str, status: Status, message: str) -> Incident:
+async def set_status(deps: Deps, incident_id: int, *, user: str, status: Status, message: str) -> Incident:
     if status == "resolved":
-        return await resolve(svc, incident_id, user=user, summary=message)
-    now = svc.clock.now()
-    async with svc.db.session() as session:
+        return await resolve(deps, incident_id, user=user, summary=message)
+    now = deps.clock.now()
+    async with deps.db.session() as session:
         incident = await get_incident(session, incident_id)
         _require_open(incident)
         incident.status = status
@@ -134,22 +133,21 @@ async def set_status(svc: Services, incident_id: int, *, user: str, status: Stat
             author=user,
             at=now,
         )
-        msg = svc.renderer.message(
+        msg = deps.renderer.message(
             "incident/status_update", incident=incident, status=status, message=message, user=user
         )
-        await _post_channel_and_bridge(session, svc, incident, msg, key=f"status:{entry.id}")
-        await _update_topic(session, svc, incident, key=f"status:{entry.id}")
-        await reminders.reschedule(session, svc, incident, after=now)
-        await svc.hooks.run("status_changed", session, incident)
-    svc.outbox.kick()
+        await _post_channel_and_bridge(session, deps, incident, msg, key=f"status:{entry.id}")
+        await _update_topic(session, deps, incident, key=f"status:{entry.id}")
+        await reminders.reschedule(session, deps, incident, after=now)
+        await deps.incidents.run("status_changed", session, incident)
     return incident
 
 
 async def set_severity(
-    svc: Services, incident_id: int, *, user: str, severity: Severity, reason: str
+    deps: Deps, incident_id: int, *, user: str, severity: Severity, reason: str
 ) -> Incident:
-    now = svc.clock.now()
-    async with svc.db.session() as session:
+    now = deps.clock.now()
+    async with deps.db.session() as session:
         incident = await get_incident(session, incident_id)
         _require_open(incident)
         old = incident.severity
@@ -165,7 +163,7 @@ async def set_severity(
             author=user,
             at=now,
         )
-        msg = svc.renderer.message(
+        msg = deps.renderer.message(
             "incident/severity_changed", incident=incident, old=old, raised=raised, reason=reason, user=user
         )
         key = f"sev:{entry.id}"
@@ -181,20 +179,19 @@ async def set_severity(
             await chat_ops.post(
                 session,
                 key=f"{key}:bridge",
-                channel=svc.config.slack.incident_channel,
+                channel=deps.config.slack.incident_channel,
                 message=msg,
                 incident_id=incident.id,
             )
-        await _update_topic(session, svc, incident, key=key)
-        await reminders.reschedule(session, svc, incident, after=now)
-        await svc.hooks.run_severity(session, incident, old)
-    svc.outbox.kick()
+        await _update_topic(session, deps, incident, key=key)
+        await reminders.reschedule(session, deps, incident, after=now)
+        await deps.incidents.run_severity(session, incident, old)
     return incident
 
 
-async def assign(svc: Services, incident_id: int, *, user: str, role: Role, assignee: str) -> Incident:
-    now = svc.clock.now()
-    async with svc.db.session() as session:
+async def assign(deps: Deps, incident_id: int, *, user: str, role: Role, assignee: str) -> Incident:
+    now = deps.clock.now()
+    async with deps.db.session() as session:
         incident = await get_incident(session, incident_id)
         _require_open(incident)
         setattr(incident, role, assignee)
@@ -210,21 +207,20 @@ async def assign(svc: Services, incident_id: int, *, user: str, role: Role, assi
                 users=[assignee],
                 incident_id=incident.id,
             )
-            msg = svc.renderer.message(
+            msg = deps.renderer.message(
                 "incident/role_assigned", incident=incident, role=role, assignee=assignee, user=user
             )
             await chat_ops.post(
                 session, key=f"{key}:post", channel=incident.channel_id, message=msg, incident_id=incident.id
             )
         if role == "commander":
-            await _update_topic(session, svc, incident, key=key)
-    svc.outbox.kick()
+            await _update_topic(session, deps, incident, key=key)
     return incident
 
 
-async def resolve(svc: Services, incident_id: int, *, user: str, summary: str) -> Incident:
-    now = svc.clock.now()
-    async with svc.db.session() as session:
+async def resolve(deps: Deps, incident_id: int, *, user: str, summary: str) -> Incident:
+    now = deps.clock.now()
+    async with deps.db.session() as session:
         incident = await get_incident(session, incident_id)
         _require_open(incident)
         incident.status = "resolved"
@@ -240,12 +236,11 @@ async def resolve(svc: Services, incident_id: int, *, user: str, summary: str) -
             author=user,
             at=now,
         )
-        msg = svc.renderer.message("incident/resolved", incident=incident, summary=summary, user=user)
-        await _post_channel_and_bridge(session, svc, incident, msg, key=f"resolve:{entry.id}")
-        await _update_topic(session, svc, incident, key=f"resolve:{entry.id}")
+        msg = deps.renderer.message("incident/resolved", incident=incident, summary=summary, user=user)
+        await _post_channel_and_bridge(session, deps, incident, msg, key=f"resolve:{entry.id}")
+        await _update_topic(session, deps, incident, key=f"resolve:{entry.id}")
         await reminders.cancel_all(session, incident)
-        await svc.hooks.run("resolved", session, incident)
-    svc.outbox.kick()
+        await deps.incidents.run("resolved", session, incident)
     return incident
 
 
@@ -260,7 +255,7 @@ def _require_open(incident: Incident) -> None:
 
 
 async def _post_channel_and_bridge(
-    session: AsyncSession, svc: Services, incident: Incident, msg: RenderedMessage, *, key: str
+    session: AsyncSession, deps: Deps, incident: Incident, msg: RenderedMessage, *, key: str
 ) -> None:
     if incident.channel_id:
         await chat_ops.post(
@@ -269,18 +264,18 @@ async def _post_channel_and_bridge(
     await chat_ops.post(
         session,
         key=f"{key}:bridge",
-        channel=svc.config.slack.incident_channel,
+        channel=deps.config.slack.incident_channel,
         message=msg,
         incident_id=incident.id,
     )
 
 
-async def _update_topic(session: AsyncSession, svc: Services, incident: Incident, *, key: str) -> None:
+async def _update_topic(session: AsyncSession, deps: Deps, incident: Incident, *, key: str) -> None:
     if incident.channel_id:
         await chat_ops.topic(
             session,
             key=f"{key}:topic",
             channel=incident.channel_id,
-            text=str(svc.renderer.text("incident/topic", incident=incident)),
+            text=str(deps.renderer.text("incident/topic", incident=incident)),
             incident_id=incident.id,
         )

@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
 from bot import chat_ops
-from bot.app import Services
 from bot.context import Invocation, Reply, without_nul
 from bot.db.models import Incident, OutboxItem, StatuspageDraft
+from bot.deps import Deps
 from bot.errors import Conflict, NotFound, UsageError
 from bot.incidents import parse as p
 from bot.incidents.steps import notify_failed
@@ -35,37 +35,37 @@ def _public_status(incident: Incident) -> StatusPageStatus:
     return status if status in ("investigating", "identified", "monitoring", "resolved") else "investigating"  # type: ignore[return-value]
 
 
-def _components(svc: Services, incident: Incident) -> dict[str, ComponentStatus]:
-    service = svc.config.service(incident.service) if incident.service else None
+def _components(deps: Deps, incident: Incident) -> dict[str, ComponentStatus]:
+    service = deps.config.service(incident.service) if incident.service else None
     if service is None or not service.statuspage_component_id:
         return {}
     if incident.status == "resolved":
         return {service.statuspage_component_id: "operational"}
-    policy = svc.config.severities.get(incident.severity)  # type: ignore[call-overload]
+    policy = deps.config.severities.get(incident.severity)  # type: ignore[call-overload]
     status = policy.component_status if policy else None
     return {service.statuspage_component_id: status} if status else {}
 
 
-def _wants_statuspage(svc: Services, incident: Incident) -> bool:
-    return svc.statuspage is not None and incident.severity in svc.config.statuspage.severities
+def _wants_statuspage(deps: Deps, incident: Incident) -> bool:
+    return deps.statuspage is not None and incident.severity in deps.config.statuspage.severities
 
 
 async def _new_draft(
-    session: AsyncSession, svc: Services, incident: Incident, *, user: str, body: str | None = None
+    session: AsyncSession, deps: Deps, incident: Incident, *, user: str, body: str | None = None
 ) -> StatuspageDraft:
-    text = body or str(svc.renderer.document("statuspage_incident", incident=incident)).strip()
+    text = body or str(deps.renderer.document("statuspage_incident", incident=incident)).strip()
     draft = StatuspageDraft(
         incident_id=incident.id or 0,
         status=_public_status(incident),
         body=text,
         created_by=user,
-        created_at=svc.clock.now(),
+        created_at=deps.clock.now(),
         channel_id=incident.channel_id,
     )
     session.add(draft)
     await session.flush()
-    if svc.config.statuspage.auto_publish:
-        await _record_publish(session, svc, incident, draft, user="")
+    if deps.config.statuspage.auto_publish:
+        await _record_publish(session, deps, incident, draft, user="")
     elif incident.channel_id:
         await _record_card(session, incident, draft)
     return draft
@@ -84,7 +84,7 @@ async def _record_card(session: AsyncSession, incident: Incident, draft: Statusp
 
 
 async def _record_publish(
-    session: AsyncSession, svc: Services, incident: Incident, draft: StatuspageDraft, *, user: str
+    session: AsyncSession, deps: Deps, incident: Incident, draft: StatuspageDraft, *, user: str
 ) -> None:
     draft.state = "publishing"
     draft.published_by = user or None
@@ -111,46 +111,45 @@ async def _record_sync(session: AsyncSession, incident: Incident, reason: str) -
     )
 
 
-async def publish(svc: Services, draft_id: int, inv: Invocation) -> Reply:
-    async with svc.db.session() as session:
+async def publish(deps: Deps, draft_id: int, inv: Invocation) -> Reply:
+    async with deps.db.session() as session:
         draft = await session.get(StatuspageDraft, draft_id)
         if draft is None:
             raise NotFound("That Statuspage draft no longer exists.")
         incident = await get_incident(session, draft.incident_id)
-    await svc.access.require(
+    await deps.access.require(
         action="statuspage.publish",
         user=inv.user_id,
         service=incident.service,
         what="publish to the public status page",
     )
-    async with svc.db.session() as session:
+    async with deps.db.session() as session:
         draft = await session.get(StatuspageDraft, draft_id)
         assert draft is not None
         if draft.state != "draft":
             raise Conflict(f"This draft is already {draft.state}.")
-        await _record_publish(session, svc, incident, draft, user=inv.user_id)
-    svc.outbox.kick()
-    return Reply(message=svc.renderer.message("incident/done", text="Publishing to the status page."))
+        await _record_publish(session, deps, incident, draft, user=inv.user_id)
+    return Reply(message=deps.renderer.message("incident/done", text="Publishing to the status page."))
 
 
-async def open_editor(svc: Services, draft_id: int, inv: Invocation) -> Reply | None:
-    async with svc.db.session() as session:
+async def open_editor(deps: Deps, draft_id: int, inv: Invocation) -> Reply | None:
+    async with deps.db.session() as session:
         draft = await session.get(StatuspageDraft, draft_id)
     if draft is None or draft.state != "draft":
         raise Conflict("Only an unpublished draft can be edited.")
     if inv.trigger_id:
-        await svc.chat.open_view(
+        await deps.chat.open_view(
             trigger_id=inv.trigger_id,
-            view=svc.renderer.view("statuspage/edit_modal", draft=draft, callback_id=EDIT_VIEW),
+            view=deps.renderer.view("statuspage/edit_modal", draft=draft, callback_id=EDIT_VIEW),
         )
     return None
 
 
-async def save_edit(svc: Services, view: dict[str, Any], inv: Invocation) -> Reply | None:
+async def save_edit(deps: Deps, view: dict[str, Any], inv: Invocation) -> Reply | None:
     draft_id = int(view.get("private_metadata") or 0)
     values = without_nul((view.get("state") or {}).get("values", {}))
     body = str(((values.get("body_block") or {}).get("body") or {}).get("value") or "").strip()
-    async with svc.db.session() as session:
+    async with deps.db.session() as session:
         draft = await session.get(StatuspageDraft, draft_id)
         if draft is None or draft.state != "draft":
             raise Conflict("Only an unpublished draft can be edited.")
@@ -159,35 +158,31 @@ async def save_edit(svc: Services, view: dict[str, Any], inv: Invocation) -> Rep
         if draft.channel_id and draft.message_ts:
             await chat_ops.update(
                 session,
-                key=f"sp-card:{draft.id}:edit:{svc.clock.now().timestamp()}",
+                key=f"sp-card:{draft.id}:edit:{deps.clock.now().timestamp()}",
                 channel=draft.channel_id,
                 ts=draft.message_ts,
-                message=_card(svc, incident, draft),
+                message=_card(deps, incident, draft),
                 incident_id=incident.id,
             )
-    svc.outbox.kick()
     return None
 
 
-async def draft_update(
-    svc: Services, cmd: p.IncidentCommand, inv: Invocation, incident_id: int | None
-) -> Reply:
+async def draft_update(deps: Deps, cmd: p.IncidentCommand, inv: Invocation, incident_id: int | None) -> Reply:
     assert isinstance(cmd, p.StatuspageDraft)
-    if svc.statuspage is None:
+    if deps.statuspage is None:
         raise UsageError("Statuspage is not configured: set STATUSPAGE_API_KEY and STATUSPAGE_PAGE_ID.")
-    async with svc.db.session() as session:
+    async with deps.db.session() as session:
         incident = await get_incident(session, incident_id or 0)
         if incident.channel_id is None:
             raise Conflict(f"{incident.ref} has no channel yet; try again in a moment.")
-        await _new_draft(session, svc, incident, user=inv.user_id, body=cmd.message)
-    svc.outbox.kick()
+        await _new_draft(session, deps, incident, user=inv.user_id, body=cmd.message)
     return Reply(
-        message=svc.renderer.message("incident/done", text="Statuspage draft posted in the channel.")
+        message=deps.renderer.message("incident/done", text="Statuspage draft posted in the channel.")
     )
 
 
-def _card(svc: Services, incident: Incident, draft: StatuspageDraft) -> Any:
-    return svc.renderer.message(
+def _card(deps: Deps, incident: Incident, draft: StatuspageDraft) -> Any:
+    return deps.renderer.message(
         "statuspage/draft",
         incident=incident,
         draft=draft,
@@ -196,10 +191,10 @@ def _card(svc: Services, incident: Incident, draft: StatuspageDraft) -> Any:
     )
 
 
-def register(svc: Services) -> None:
+def register(deps: Deps) -> None:
     async def on_declared(session: AsyncSession, incident: Incident) -> None:
-        if _wants_statuspage(svc, incident):
-            await _new_draft(session, svc, incident, user=incident.declared_by)
+        if _wants_statuspage(deps, incident):
+            await _new_draft(session, deps, incident, user=incident.declared_by)
 
     async def on_channel_opened(session: AsyncSession, incident: Incident) -> None:
         rows = await session.execute(
@@ -212,33 +207,33 @@ def register(svc: Services) -> None:
             await _record_card(session, incident, draft)
 
     async def on_change(session: AsyncSession, incident: Incident) -> None:
-        if svc.statuspage is not None:
+        if deps.statuspage is not None:
             await _record_sync(session, incident, "status")
 
     async def on_severity(session: AsyncSession, incident: Incident, old: str) -> None:
-        if svc.statuspage is None:
+        if deps.statuspage is None:
             return
-        if incident.statuspage_incident_id is None and _wants_statuspage(svc, incident):
+        if incident.statuspage_incident_id is None and _wants_statuspage(deps, incident):
             existing = await session.execute(
                 select(StatuspageDraft).where(StatuspageDraft.incident_id == incident.id)
             )
             if existing.scalars().first() is None:
-                await _new_draft(session, svc, incident, user=incident.commander)
+                await _new_draft(session, deps, incident, user=incident.commander)
         await _record_sync(session, incident, "severity")
 
     async def post_card(item: OutboxItem) -> dict[str, Any]:
-        async with svc.db.session() as session:
+        async with deps.db.session() as session:
             draft = await session.get(StatuspageDraft, item.payload["draft_id"])
             assert draft is not None
             incident = await get_incident(session, draft.incident_id)
         channel = draft.channel_id or incident.channel_id
         assert channel is not None
         if draft.message_ts is None:
-            msg = _card(svc, incident, draft)
+            msg = _card(deps, incident, draft)
             posted = await chat_ops.deliver_post(
-                svc.chat, item, channel=channel, text=msg.text, blocks=msg.blocks
+                deps.chat, item, channel=channel, text=msg.text, blocks=msg.blocks
             )
-            async with svc.db.session() as session:
+            async with deps.db.session() as session:
                 row = await session.get(StatuspageDraft, draft.id)
                 assert row is not None
                 row.message_ts, row.channel_id = posted.ts, posted.channel
@@ -246,45 +241,45 @@ def register(svc: Services) -> None:
         return {"ts": draft.message_ts}
 
     async def do_publish(item: OutboxItem) -> dict[str, Any]:
-        assert svc.statuspage is not None
-        async with svc.db.session() as session:
+        assert deps.statuspage is not None
+        async with deps.db.session() as session:
             draft = await session.get(StatuspageDraft, item.payload["draft_id"])
             assert draft is not None
             incident = await get_incident(session, draft.incident_id)
-        components = _components(svc, incident)
+        components = _components(deps, incident)
         create_key = f"cmdcenter-inc-{incident.id}"
         found = None
         if incident.statuspage_incident_id is None and (item.attempts > 0 or redelivery(item)):
             # An earlier attempt may have created it and lost the answer (a timeout, a 5xx from a
             # gateway, a replica that died before recording the id): look before creating again.
-            found = await svc.statuspage.find_incident(key=create_key)
+            found = await deps.statuspage.find_incident(key=create_key)
         if incident.statuspage_incident_id is None and found is None:
-            public = await svc.statuspage.create_incident(
-                name=str(svc.renderer.document("statuspage/name", incident=incident)).strip(),
+            public = await deps.statuspage.create_incident(
+                name=str(deps.renderer.document("statuspage/name", incident=incident)).strip(),
                 status=draft.status,  # type: ignore[arg-type]
                 body=draft.body,
                 components=components,
                 key=create_key,
             )
         else:
-            public = await svc.statuspage.update_incident(
+            public = await deps.statuspage.update_incident(
                 incident_id=incident.statuspage_incident_id or (found.id if found else ""),
                 status=draft.status,  # type: ignore[arg-type]
                 body=draft.body,
                 components=components,
             )
-        async with svc.db.session() as session:
+        async with deps.db.session() as session:
             incident = await get_incident(session, incident.id or 0)
             row = await session.get(StatuspageDraft, draft.id)
             assert row is not None
             incident.statuspage_incident_id = public.id
-            row.state, row.published_at = "published", svc.clock.now()
+            row.state, row.published_at = "published", deps.clock.now()
             await add_timeline(
                 session,
                 incident,
                 kind="statuspage",
                 author=row.published_by,
-                at=svc.clock.now(),
+                at=deps.clock.now(),
                 text=f"Published to the status page ({row.status}): {row.body[:200]}",
             )
             if row.channel_id and row.message_ts:
@@ -293,50 +288,47 @@ def register(svc: Services) -> None:
                     key=f"sp-card:{row.id}:published",
                     channel=row.channel_id,
                     ts=row.message_ts,
-                    message=_card(svc, incident, row),
+                    message=_card(deps, incident, row),
                     incident_id=incident.id,
                 )
-        svc.outbox.kick()
         return {"statuspage_incident": public.id}
 
     async def sync(item: OutboxItem) -> dict[str, Any]:
-        assert svc.statuspage is not None
-        async with svc.db.session() as session:
+        assert deps.statuspage is not None
+        async with deps.db.session() as session:
             incident = await get_incident(session, item.payload["incident_id"])
         if incident.statuspage_incident_id is None:
             return {"skipped": "nothing public yet"}
-        body = str(svc.renderer.document("statuspage/update", incident=incident)).strip()
-        await svc.statuspage.update_incident(
+        body = str(deps.renderer.document("statuspage/update", incident=incident)).strip()
+        await deps.statuspage.update_incident(
             incident_id=incident.statuspage_incident_id,
             status=_public_status(incident),
             body=body,
-            components=_components(svc, incident),
+            components=_components(deps, incident),
         )
-        async with svc.db.session() as session:
+        async with deps.db.session() as session:
             incident = await get_incident(session, incident.id or 0)
             await add_timeline(
                 session,
                 incident,
                 kind="statuspage",
-                at=svc.clock.now(),
+                at=deps.clock.now(),
                 text=f"Status page updated ({_public_status(incident)})",
             )
-        svc.outbox.kick()
         return {"status": incident.status}
 
     async def publish_failed(item: OutboxItem) -> None:
-        async with svc.db.session() as session:
+        async with deps.db.session() as session:
             draft = await session.get(StatuspageDraft, item.payload["draft_id"])
             if draft is not None and draft.state == "publishing":
                 draft.state = "draft"  # the Publish button works again
-        await notify_failed(svc, item)
+        await notify_failed(deps, item)
 
-    svc.hooks.declared.append(on_declared)
-    svc.hooks.channel_opened.append(on_channel_opened)
-    svc.hooks.status_changed.append(on_change)
-    svc.hooks.resolved.append(on_change)
-    svc.hooks.severity_changed.append(on_severity)
-    svc.outbox.register("statuspage.post_card", post_card)
-    svc.outbox.register("statuspage.publish", do_publish, on_failure=publish_failed)
-    svc.outbox.register("statuspage.sync", sync)
-    svc.extras.setdefault("incident_commands", {})["StatuspageDraft"] = draft_update
+    deps.incidents.declared.append(on_declared)
+    deps.incidents.channel_opened.append(on_channel_opened)
+    deps.incidents.status_changed.append(on_change)
+    deps.incidents.resolved.append(on_change)
+    deps.incidents.severity_changed.append(on_severity)
+    deps.outbox.register("statuspage.post_card", post_card)
+    deps.outbox.register("statuspage.publish", do_publish, on_failure=publish_failed)
+    deps.outbox.register("statuspage.sync", sync)

@@ -12,8 +12,8 @@ from typing import Any
 from sqlmodel import col, select
 
 from bot import chat_ops
-from bot.app import Services
 from bot.db.models import Incident, OutboxItem, TimelineEntry
+from bot.deps import Deps
 from bot.errors import ChatError
 from bot.incidents.naming import channel_name
 from bot.incidents.store import enqueue_timeline_post, timeline
@@ -24,18 +24,18 @@ MAX_NAME_ATTEMPTS = 5
 TIMELINE_BATCH = 25
 
 
-async def _create_channel(svc: Services, incident: Incident) -> tuple[str, str]:
+async def _create_channel(deps: Deps, incident: Incident) -> tuple[str, str]:
     assert incident.id is not None
     for attempt in range(MAX_NAME_ATTEMPTS):
         name = channel_name(
-            svc.config.slack.incident_channel_pattern,
+            deps.config.slack.incident_channel_pattern,
             number=incident.id,
             title=incident.title,
             when=incident.declared_at,
             suffix=f"-{attempt + 1}" if attempt else "",
         )
         try:
-            ref = await svc.chat.create_channel(name=name)
+            ref = await deps.chat.create_channel(name=name)
             return ref.id, ref.name
         except ChatError as exc:
             if "name_taken" not in str(exc):
@@ -43,17 +43,17 @@ async def _create_channel(svc: Services, incident: Incident) -> tuple[str, str]:
     raise ChatError(f"conversations.create: name_taken ({MAX_NAME_ATTEMPTS} names tried)", retryable=False)
 
 
-def register(svc: Services) -> None:
-    outbox = svc.outbox
+def register(deps: Deps) -> None:
+    outbox = deps.outbox
 
     async def open_channel(item: OutboxItem) -> dict[str, Any]:
-        async with svc.db.session() as session:
+        async with deps.db.session() as session:
             incident = await session.get(Incident, item.payload["incident_id"])
         assert incident is not None and incident.id is not None
         channel_id, name = incident.channel_id, incident.channel_name
         if channel_id is None:
-            channel_id, name = await _create_channel(svc, incident)
-        async with svc.db.session() as session:
+            channel_id, name = await _create_channel(deps, incident)
+        async with deps.db.session() as session:
             incident = await session.get(Incident, incident.id)
             assert incident is not None and incident.id is not None
             incident.channel_id, incident.channel_name = channel_id, name
@@ -69,14 +69,14 @@ def register(svc: Services) -> None:
                 session,
                 key=f"{key}:topic",
                 channel=channel_id,
-                text=str(svc.renderer.text("incident/topic", incident=incident)),
+                text=str(deps.renderer.text("incident/topic", incident=incident)),
                 incident_id=incident.id,
             )
             await chat_ops.post(
                 session,
                 key=f"{key}:declaration",
                 channel=channel_id,
-                message=svc.renderer.message("incident/declared", incident=incident),
+                message=deps.renderer.message("incident/declared", incident=incident),
                 pin=True,
                 incident_id=incident.id,
             )
@@ -89,52 +89,49 @@ def register(svc: Services) -> None:
                 ordering_key=channel_id,
                 incident_id=incident.id,
             )
-            await svc.hooks.run("channel_opened", session, incident)
+            await deps.incidents.run("channel_opened", session, incident)
             await chat_ops.post(
                 session,
                 key=f"{key}:announce",
-                channel=svc.config.slack.incident_channel,
-                message=svc.renderer.message("incident/announce", incident=incident),
+                channel=deps.config.slack.incident_channel,
+                message=deps.renderer.message("incident/announce", incident=incident),
                 incident_id=incident.id,
             )
-        outbox.kick()
         return {"channel": channel_id, "name": name}
 
     async def open_channel_failed(item: OutboxItem) -> None:
-        async with svc.db.session() as session:
+        async with deps.db.session() as session:
             incident = await session.get(Incident, item.payload["incident_id"])
             if incident is None:
                 return
             await chat_ops.post(
                 session,
                 key=f"inc{incident.id}:announce-nochannel",
-                channel=svc.config.slack.incident_channel,
-                message=svc.renderer.message(
+                channel=deps.config.slack.incident_channel,
+                message=deps.renderer.message(
                     "incident/announce", incident=incident, channel_error=item.last_error
                 ),
                 incident_id=incident.id,
             )
-        outbox.kick()
 
     async def start_timeline(item: OutboxItem) -> dict[str, Any]:
-        async with svc.db.session() as session:
+        async with deps.db.session() as session:
             incident = await session.get(Incident, item.payload["incident_id"])
         assert incident is not None and incident.channel_id is not None
         ts = incident.timeline_ts
         if ts is None:
-            root = svc.renderer.message("incident/timeline_root", incident=incident)
+            root = deps.renderer.message("incident/timeline_root", incident=incident)
             posted = await chat_ops.deliver_post(
-                svc.chat, item, channel=incident.channel_id, text=root.text, blocks=root.blocks
+                deps.chat, item, channel=incident.channel_id, text=root.text, blocks=root.blocks
             )
-            await svc.chat.pin(channel=posted.channel, ts=posted.ts)
+            await deps.chat.pin(channel=posted.channel, ts=posted.ts)
             ts = posted.ts
-        async with svc.db.session() as session:
+        async with deps.db.session() as session:
             incident = await session.get(Incident, incident.id)
             assert incident is not None
             incident.timeline_ts = ts
             for entry in await timeline(session, incident.id or 0):
                 await enqueue_timeline_post(session, incident, entry)
-        outbox.kick()
         return {"ts": ts}
 
     async def timeline_post(item: OutboxItem) -> dict[str, Any]:
@@ -143,7 +140,7 @@ def register(svc: Services) -> None:
     async def timeline_posts(items: list[OutboxItem]) -> dict[str, Any]:
         """Post pending timeline entries of one incident as one thread message (a burst of captures
         would otherwise queue behind Slack's pace of about one message per second per channel)."""
-        async with svc.db.session(read_only=True) as session:
+        async with deps.db.session(read_only=True) as session:
             incident = await session.get(Incident, items[0].payload["incident_id"])
             ids = [item.payload["entry_id"] for item in items]
             rows = await session.execute(select(TimelineEntry).where(col(TimelineEntry.id).in_(ids)))
@@ -154,11 +151,11 @@ def register(svc: Services) -> None:
         if not todo:
             return {"skipped": "timeline entries gone"}
         posted = await chat_ops.deliver_posts(
-            svc.chat,
+            deps.chat,
             todo,
             channel=incident.channel_id,
             render=lambda batch: chat_ops.combined(
-                svc.renderer.message(
+                deps.renderer.message(
                     "incident/timeline_entry",
                     entry=entries[item.payload["entry_id"]],
                     variant=item.payload.get("variant"),
@@ -170,9 +167,9 @@ def register(svc: Services) -> None:
         return {"ts": posted.ts}
 
     async def notice(item: OutboxItem) -> None:
-        msg = svc.renderer.message("incident/step_failed", item=item.payload["failed"])
+        msg = deps.renderer.message("incident/step_failed", item=item.payload["failed"])
         await chat_ops.deliver_post(
-            svc.chat, item, channel=item.payload["channel"], text=msg.text, blocks=msg.blocks
+            deps.chat, item, channel=item.payload["channel"], text=msg.text, blocks=msg.blocks
         )
 
     outbox.register("incident.open_channel", open_channel, on_failure=open_channel_failed)
@@ -182,18 +179,18 @@ def register(svc: Services) -> None:
     outbox.register("slack.post.notice", notice)
 
     async def step_failed(item: OutboxItem) -> None:
-        await notify_failed(svc, item)
+        await notify_failed(deps, item)
 
     outbox.default_failure_notifier = step_failed
 
 
-async def notify_failed(svc: Services, item: OutboxItem) -> None:
+async def notify_failed(deps: Deps, item: OutboxItem) -> None:
     """Tell the incident channel (else #incident-bridge) once that a step failed for good."""
     if item.op == "slack.post.notice":
         return  # the notice itself failed: do not loop
-    async with svc.db.session() as session:
+    async with deps.db.session() as session:
         incident = await session.get(Incident, item.incident_id) if item.incident_id else None
-        channel = (incident.channel_id if incident else None) or svc.config.slack.incident_channel
+        channel = (incident.channel_id if incident else None) or deps.config.slack.incident_channel
         await enqueue(
             session,
             key=f"step-failed:{item.id}:{item.attempts}",
@@ -210,4 +207,3 @@ async def notify_failed(svc: Services, item: OutboxItem) -> None:
             },
             incident_id=item.incident_id,
         )
-    svc.outbox.kick()

@@ -3,16 +3,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from bot.app import Services
-from bot.db.batch import SharedRead
 from bot.db.models import Incident, TimelineEntry
 from bot.errors import NotFound, UsageError
 from bot.outbox import enqueue_rows, outbox_row
@@ -43,48 +39,6 @@ async def incident_in_channel(session: AsyncSession, channel_id: str) -> Inciden
         return None
     rows = await session.execute(select(Incident).where(Incident.channel_id == channel_id))
     return rows.scalars().first()
-
-
-@dataclass(frozen=True, slots=True)
-class IncidentSummary:
-    """What lists of open incidents show (``/incident list``, the go/no-go gate, /prodstatus): frozen,
-    as the callers of one shared read share it."""
-
-    id: int
-    title: str
-    severity: str
-    status: str
-    service: str | None
-    commander: str
-    channel_id: str | None
-    declared_at: datetime
-
-    @property
-    def ref(self) -> str:
-        return f"INC-{self.id}"
-
-
-_T = Incident.__table__  # type: ignore[attr-defined]
-# Built once: SQLAlchemy memoizes a statement's cache key on the object. Core columns, not ORM
-# objects: nobody changes these, and a row is cheaper to load as a tuple.
-_OPEN_INCIDENTS = (
-    sa.select(*(_T.c[f.name] for f in fields(IncidentSummary)))
-    .where(_T.c.status != "resolved")
-    .order_by(_T.c.id)
-)
-
-
-async def _read_open_incidents(session: AsyncSession) -> tuple[IncidentSummary, ...]:
-    return tuple(IncidentSummary(*row) for row in await session.execute(_OPEN_INCIDENTS))
-
-
-async def open_incidents(svc: Services) -> tuple[IncidentSummary, ...]:
-    """The open incidents, oldest first. Callers at the same moment share one query (a burst of
-    ``/incident list``, the gates of several go/no-go runs)."""
-    reader: SharedRead[tuple[IncidentSummary, ...]] | None = svc.extras.get("open_incidents")
-    if reader is None or reader.db is not svc.db:  # (tests swap the database for one that is down)
-        reader = svc.extras["open_incidents"] = SharedRead(svc.db, _read_open_incidents)
-    return await reader.get()
 
 
 async def add_timeline(

@@ -14,11 +14,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from bot.app import Services
 from bot.context import Reply
-from bot.db.batch import GroupCommit
 from bot.db.models import Incident, TimelineEntry
 from bot.db.store import insert_ignore_returning
+from bot.deps import Capture, Deps
 from bot.errors import ChatError, NotFound
 from bot.incidents.store import (
     add_timeline,
@@ -38,37 +37,36 @@ def ts_to_datetime(ts: str) -> datetime:
     return datetime.fromtimestamp(float(ts), tz=UTC)
 
 
-async def add_note(svc: Services, incident_id: int, *, user: str, text: str) -> TimelineEntry:
-    now = svc.clock.now()
-    async with svc.db.session() as session:
+async def add_note(deps: Deps, incident_id: int, *, user: str, text: str) -> TimelineEntry:
+    now = deps.clock.now()
+    async with deps.db.session() as session:
         incident = await get_incident(session, incident_id)
         entry = await add_timeline(session, incident, kind="note", text=text, author=user, actor=user, at=now)
-    svc.outbox.kick()
     return entry
 
 
-async def show_timeline(svc: Services, incident_id: int, *, page: int = 1) -> Reply:
-    async with svc.db.session(read_only=True) as session:
+async def show_timeline(deps: Deps, incident_id: int, *, page: int = 1) -> Reply:
+    async with deps.db.session(read_only=True) as session:
         incident = await get_incident(session, incident_id)
         entries = await timeline(session, incident_id)
     pages = max(1, -(-len(entries) // PAGE_SIZE))
     page = min(max(page, 1), pages)
     shown = entries[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     return Reply(
-        message=svc.renderer.message(
+        message=deps.renderer.message(
             "incident/timeline", incident=incident, entries=shown, page=page, pages=pages, total=len(entries)
         )
     )
 
 
-async def _resolve_mentions(svc: Services, text: str) -> str:
+async def _resolve_mentions(deps: Deps, text: str) -> str:
     names: dict[str, str] = {}
     for user_id, label in set(_MENTION.findall(text)):
         if label:
             names[user_id] = label
             continue
         try:
-            user = await svc.chat.user(user_id=user_id)
+            user = await deps.chat.user(user_id=user_id)
             names[user_id] = user.real_name or user.name
         except ChatError:
             names[user_id] = user_id
@@ -76,7 +74,7 @@ async def _resolve_mentions(svc: Services, text: str) -> str:
 
 
 async def capture(
-    svc: Services, *, channel: str, ts: str, actor: str, message: dict[str, Any] | None = None
+    deps: Deps, *, channel: str, ts: str, actor: str, message: dict[str, Any] | None = None
 ) -> TimelineEntry | None:
     """Record the message at (channel, ts) on the timeline of the channel's incident, once.
 
@@ -85,18 +83,18 @@ async def capture(
     timeline-thread post. Captures and removals of one message run one at a time, in the order they
     arrived (a removal must not overtake the capture it undoes).
     """
-    async with svc.locks.hold(("timeline", channel, ts)):
-        return await _capture(svc, channel=channel, ts=ts, actor=actor, message=message)
+    async with deps.locks.hold(("timeline", channel, ts)):
+        return await _capture(deps, channel=channel, ts=ts, actor=actor, message=message)
 
 
 async def _capture(
-    svc: Services, *, channel: str, ts: str, actor: str, message: dict[str, Any] | None
+    deps: Deps, *, channel: str, ts: str, actor: str, message: dict[str, Any] | None
 ) -> TimelineEntry | None:
-    incident = await _incident_of_channel(svc, channel)
+    incident = await _incident_of_channel(deps, channel)
     if incident is None or incident.id is None:
         return None
     if message is None:
-        message = await svc.message_reads.get(channel=channel, ts=ts)
+        message = await deps.message_reads.get(channel=channel, ts=ts)
     if message is None:
         return None
     if (
@@ -105,15 +103,15 @@ async def _capture(
         and (message.get("bot_id") or message.get("subtype") == "bot_message")
     ):
         return None  # our own timeline thread
-    text = await _resolve_mentions(svc, str(message.get("text") or ""))
+    text = await _resolve_mentions(deps, str(message.get("text") or ""))
     try:
         thread_ts = message.get("thread_ts")
-        permalink = await svc.chat.permalink(
+        permalink = await deps.chat.permalink(
             channel=channel, ts=ts, thread_ts=str(thread_ts) if thread_ts else None
         )
     except ChatError:
         permalink = None
-    now = svc.clock.now()
+    now = deps.clock.now()
     values: dict[str, Any] = {
         "incident_id": incident.id,
         "kind": "message",
@@ -127,25 +125,14 @@ async def _capture(
         "permalink": permalink,
         "deleted": False,
     }
-    entry = await _captures(svc).submit((incident, values))
-    svc.outbox.kick()
+    entry = await deps.timeline_captures.submit((incident, values))
     return entry
 
 
-Capture = tuple[Incident, dict[str, Any]]  # the incident, the entry's column values
 _SOURCE = ("incident_id", "source_channel", "source_ts")  # the uq_timeline_source columns
 
 
-def _captures(svc: Services) -> GroupCommit[Capture, TimelineEntry | None]:
-    """Captures arriving together share one transaction (a burst of reactions would otherwise take
-    SQLite's writer lock once per message)."""
-    captures: GroupCommit[Capture, TimelineEntry | None] | None = svc.extras.get("timeline_captures")
-    if captures is None:
-        captures = svc.extras["timeline_captures"] = GroupCommit(svc.db, _record_captures)
-    return captures
-
-
-async def _record_captures(session: AsyncSession, captures: list[Capture]) -> list[TimelineEntry | None]:
+async def record_captures(session: AsyncSession, captures: list[Capture]) -> list[TimelineEntry | None]:
     """Record captured messages with one INSERT of their entries and one of their thread posts. A
     message on the timeline already (captured before, or removed and captured again) is looked up."""
     inserted = {
@@ -190,21 +177,16 @@ async def _captured_before(
     return entry
 
 
-CHANNEL_CACHE = 1000  # incident channels remembered by capture
-
-
-async def _incident_of_channel(svc: Services, channel: str) -> Incident | None:
+async def _incident_of_channel(deps: Deps, channel: str) -> Incident | None:
     """The incident of an incident channel. Once its timeline thread exists, the fields capture
     uses (id, channel, thread) never change, so it is remembered: one read less per capture."""
-    known: dict[str, Incident] = svc.extras.setdefault("timeline_channels", {})
-    if channel in known:
-        return known[channel]
-    async with svc.db.session(read_only=True) as session:
+    known = deps.timeline_channels.get(channel)
+    if known is not None:
+        return known
+    async with deps.db.session(read_only=True) as session:
         incident = await incident_in_channel(session, channel)
     if incident is not None and incident.timeline_ts:
-        if len(known) >= CHANNEL_CACHE:
-            known.clear()
-        known[channel] = incident
+        deps.remember_channel(channel, incident)
     return incident
 
 
@@ -220,14 +202,14 @@ async def _entry_for(session: Any, incident_id: int, channel: str, ts: str) -> T
     return entry
 
 
-async def uncapture(svc: Services, *, channel: str, ts: str, reason: str = "reaction removed") -> bool:
+async def uncapture(deps: Deps, *, channel: str, ts: str, reason: str = "reaction removed") -> bool:
     """Remove the captured entry for (channel, ts), unless a capture reaction remains on the message."""
-    async with svc.locks.hold(("timeline", channel, ts)):
-        return await _uncapture(svc, channel=channel, ts=ts, reason=reason)
+    async with deps.locks.hold(("timeline", channel, ts)):
+        return await _uncapture(deps, channel=channel, ts=ts, reason=reason)
 
 
-async def _uncapture(svc: Services, *, channel: str, ts: str, reason: str) -> bool:
-    async with svc.db.session() as session:
+async def _uncapture(deps: Deps, *, channel: str, ts: str, reason: str) -> bool:
+    async with deps.db.session() as session:
         incident = await incident_in_channel(session, channel)
         if incident is None or incident.id is None:
             return False
@@ -235,57 +217,56 @@ async def _uncapture(svc: Services, *, channel: str, ts: str, reason: str) -> bo
         if entry is None or entry.deleted:
             return False
     if reason == "reaction removed":
-        message = await svc.message_reads.get(channel=channel, ts=ts)
+        message = await deps.message_reads.get(channel=channel, ts=ts)
         remaining = {r.get("name") for r in (message or {}).get("reactions", []) if r.get("count", 0) > 0}
-        if remaining & set(svc.config.slack.timeline_emojis):
+        if remaining & set(deps.config.slack.timeline_emojis):
             return False
-    async with svc.db.session() as session:
+    async with deps.db.session() as session:
         entry = await session.get(TimelineEntry, entry.id)
         incident = await session.get(Incident, incident.id)
         assert entry is not None and incident is not None
         entry.deleted = True
-        entry.recorded_at = svc.clock.now()
+        entry.recorded_at = deps.clock.now()
         await enqueue_timeline_post(session, incident, entry, variant="removed")
-    svc.outbox.kick()
     return True
 
 
-async def edited(svc: Services, *, channel: str, ts: str, text: str) -> bool:
-    async with svc.db.session() as session:
+async def edited(deps: Deps, *, channel: str, ts: str, text: str) -> bool:
+    async with deps.db.session() as session:
         incident = await incident_in_channel(session, channel)
         if incident is None or incident.id is None:
             return False
         entry = await _entry_for(session, incident.id, channel, ts)
         if entry is None:
             return False
-    resolved = await _resolve_mentions(svc, text)
-    async with svc.db.session() as session:
+    resolved = await _resolve_mentions(deps, text)
+    async with deps.db.session() as session:
         await session.execute(
             sa.update(TimelineEntry).where(col(TimelineEntry.id) == entry.id).values(text=resolved)
         )
     return True
 
 
-def register(svc: Services) -> None:
-    emojis = set(svc.config.slack.timeline_emojis)
+def register(deps: Deps) -> None:
+    emojis = set(deps.config.slack.timeline_emojis)
 
     async def on_reaction_added(body: dict[str, Any]) -> None:
         event = body["event"]
         item = event.get("item") or {}
         if item.get("type") == "message" and event.get("reaction") in emojis:
-            await capture(svc, channel=item["channel"], ts=item["ts"], actor=event.get("user", ""))
+            await capture(deps, channel=item["channel"], ts=item["ts"], actor=event.get("user", ""))
 
     async def on_reaction_removed(body: dict[str, Any]) -> None:
         event = body["event"]
         item = event.get("item") or {}
         if item.get("type") == "message" and event.get("reaction") in emojis:
-            await uncapture(svc, channel=item["channel"], ts=item["ts"])
+            await uncapture(deps, channel=item["channel"], ts=item["ts"])
 
     async def on_message_changed(body: dict[str, Any]) -> None:
         event = body["event"]
         message = event.get("message") or {}
         await edited(
-            svc,
+            deps,
             channel=event.get("channel", ""),
             ts=str(message.get("ts", "")),
             text=str(message.get("text") or ""),
@@ -294,23 +275,23 @@ def register(svc: Services) -> None:
     async def on_message_deleted(body: dict[str, Any]) -> None:
         event = body["event"]
         ts = str(event.get("deleted_ts") or (event.get("previous_message") or {}).get("ts") or "")
-        await uncapture(svc, channel=event.get("channel", ""), ts=ts, reason="message deleted")
+        await uncapture(deps, channel=event.get("channel", ""), ts=ts, reason="message deleted")
 
-    svc.inbox.register("reaction_added", on_reaction_added)
-    svc.inbox.register("reaction_removed", on_reaction_removed)
-    svc.inbox.register("message/message_changed", on_message_changed)
-    svc.inbox.register("message/message_deleted", on_message_deleted)
+    deps.inbox.register("reaction_added", on_reaction_added)
+    deps.inbox.register("reaction_removed", on_reaction_removed)
+    deps.inbox.register("message/message_changed", on_message_changed)
+    deps.inbox.register("message/message_deleted", on_message_deleted)
 
 
-async def shortcut_capture(svc: Services, body: dict[str, Any]) -> Reply:
+async def shortcut_capture(deps: Deps, body: dict[str, Any]) -> Reply:
     channel = str((body.get("channel") or {}).get("id", ""))
     message = body.get("message") or {}
     ts = str(message.get("ts", ""))
     entry = await capture(
-        svc, channel=channel, ts=ts, actor=str((body.get("user") or {}).get("id", "")), message=message
+        deps, channel=channel, ts=ts, actor=str((body.get("user") or {}).get("id", "")), message=message
     )
     if entry is None:
         raise NotFound(
             "This channel is not an incident channel: only messages in incident channels go on a timeline."
         )
-    return Reply(message=svc.renderer.message("incident/done", text="Added to the incident timeline."))
+    return Reply(message=deps.renderer.message("incident/done", text="Added to the incident timeline."))

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.app import Services
 from bot.context import Invocation, Reply
+from bot.deps import Deps
 from bot.errors import NotFound, UsageError
 from bot.help import command_help, usage
 from bot.releases import freeze
@@ -20,20 +20,20 @@ CONFIRM_ACTION = rb.CONFIRM_ACTION
 CANCEL_ACTION = rb.CANCEL_ACTION
 
 
-async def handle_rollback(svc: Services, inv: Invocation) -> Reply | None:
+async def handle_rollback(deps: Deps, inv: Invocation) -> Reply | None:
     """Parse ``/rollback`` text and run it; usage errors carry the command's usage."""
     try:
         cmd = rb.parse(inv.text)
     except UsageError as exc:
-        exc.usage = exc.usage or usage(svc, "rollback")
+        exc.usage = exc.usage or usage(deps, "rollback")
         raise
     match cmd:
         case rb.History():
-            return await rb.show_history(svc, cmd)
+            return await rb.show_history(deps, cmd)
         case rb.Request():
-            return await rb.request_rollback(svc, cmd, user=inv.user_id, channel=inv.channel_id)
+            return await rb.request_rollback(deps, cmd, user=inv.user_id, channel=inv.channel_id)
         case _:
-            return await command_help(svc, "rollback", "help")
+            return await command_help(deps, "rollback", "help")
 
 
 def button_invocation(body: dict[str, Any], *, command: str) -> Invocation:
@@ -49,27 +49,27 @@ def _rollback_id(text: str) -> int:
     return int(text)
 
 
-async def confirm_rollback(svc: Services, inv: Invocation) -> Reply:
-    return await rb.confirm(svc, rollback_id=_rollback_id(inv.text), user=inv.user_id)
+async def confirm_rollback(deps: Deps, inv: Invocation) -> Reply:
+    return await rb.confirm(deps, rollback_id=_rollback_id(inv.text), user=inv.user_id)
 
 
-async def cancel_rollback(svc: Services, inv: Invocation) -> Reply:
-    return await rb.cancel(svc, rollback_id=_rollback_id(inv.text), user=inv.user_id)
+async def cancel_rollback(deps: Deps, inv: Invocation) -> Reply:
+    return await rb.cancel(deps, rollback_id=_rollback_id(inv.text), user=inv.user_id)
 
 
 # --- /gonogo ----------------------------------------------------------------------------------------------
 
-GonogoHandler = Callable[[Services, Invocation, str], Awaitable[Reply | None]]
+GonogoHandler = Callable[[Deps, Invocation, str], Awaitable[Reply | None]]
 
 
-async def handle_freeze(svc: Services, inv: Invocation, rest: str) -> Reply:
-    frozen = await freeze.freeze(svc, freeze.parse_freeze(rest), user=inv.user_id)
-    return Reply(message=svc.renderer.message("freeze/reply", frozen=[frozen], lifted=False))
+async def handle_freeze(deps: Deps, inv: Invocation, rest: str) -> Reply:
+    frozen = await freeze.freeze(deps, freeze.parse_freeze(rest), user=inv.user_id)
+    return Reply(message=deps.renderer.message("freeze/reply", frozen=[frozen], lifted=False))
 
 
-async def handle_unfreeze(svc: Services, inv: Invocation, rest: str) -> Reply:
-    lifted = await freeze.unfreeze(svc, freeze.parse_unfreeze(rest), user=inv.user_id)
-    return Reply(message=svc.renderer.message("freeze/reply", frozen=lifted, lifted=True))
+async def handle_unfreeze(deps: Deps, inv: Invocation, rest: str) -> Reply:
+    lifted = await freeze.unfreeze(deps, freeze.parse_unfreeze(rest), user=inv.user_id)
+    return Reply(message=deps.renderer.message("freeze/reply", frozen=lifted, lifted=True))
 
 
 GONOGO_SUBCOMMANDS: dict[str, GonogoHandler] = {
@@ -78,15 +78,15 @@ GONOGO_SUBCOMMANDS: dict[str, GonogoHandler] = {
 }
 
 
-async def handle_gonogo(svc: Services, inv: Invocation) -> Reply | None:
+async def handle_gonogo(deps: Deps, inv: Invocation) -> Reply | None:
     word, _, rest = inv.text.strip().partition(" ")
     handler = GONOGO_SUBCOMMANDS.get(word.lower())
     if handler is None:
         from bot.gonogo import commands as gonogo_commands
 
-        return await gonogo_commands.handle(svc, inv)
+        return await gonogo_commands.handle(deps, inv)
     try:
-        return await handler(svc, inv, rest)
+        return await handler(deps, inv, rest)
     except UsageError as exc:
-        exc.usage = exc.usage or usage(svc, "gonogo")
+        exc.usage = exc.usage or usage(deps, "gonogo")
         raise

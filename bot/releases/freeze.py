@@ -1,7 +1,7 @@
 """Deploy freezes: set by a severe incident until it is resolved, or by hand with ``/gonogo freeze``.
 
-    freezes = await active_freezes(svc)            # /prodstatus, /gonogo, /incident show
-    covering = await freezes_for(svc, service="checkout")
+    freezes = await active_freezes(deps)            # /prodstatus, /gonogo, /incident show
+    covering = await freezes_for(deps, service="checkout")
 
 A freeze covers one service or all of them (``service`` None). Declaring an incident whose severity
 is in ``config.freeze.on_severities`` freezes its service (or everything: ``config.freeze.scope``;
@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import IntegrityError
@@ -28,9 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from bot import chat_ops
-from bot.app import Services
-from bot.config import ArgoCDDeploy, ServiceConfig
+from bot.config import ArgoCDDeploy
 from bot.db.models import DeployFreeze, Incident, OutboxItem
+from bot.deps import Deps
 from bot.errors import Conflict, DeployError, UsageError
 from bot.outbox import enqueue
 from bot.render import Mrkdwn
@@ -73,15 +73,6 @@ def _active(row: DeployFreeze) -> ActiveFreeze:
         incident_id=row.incident_id,
         created_by=row.created_by,
     )
-
-
-@runtime_checkable
-class AutoSyncControl(Protocol):
-    """What ``DeployTools`` offers besides the ``DeployTool`` port (Argo CD automated sync)."""
-
-    async def suspend_auto_sync(self, *, service: ServiceConfig, environment: str) -> bool: ...
-
-    async def resume_auto_sync(self, *, service: ServiceConfig, environment: str) -> bool: ...
 
 
 # --- parsing ------------------------------------------------------------------------------------------
@@ -147,26 +138,26 @@ async def freezes_covering(session: AsyncSession, *, service: str | None) -> lis
     ]
 
 
-async def active_freezes(svc: Services) -> list[ActiveFreeze]:
+async def active_freezes(deps: Deps) -> list[ActiveFreeze]:
     """Every freeze in force, oldest first."""
-    async with svc.db.session() as session:
+    async with deps.db.session() as session:
         return await freezes_covering(session, service=None)
 
 
-async def freezes_for(svc: Services, *, service: str) -> list[ActiveFreeze]:
+async def freezes_for(deps: Deps, *, service: str) -> list[ActiveFreeze]:
     """The freezes that stop deploys of ``service`` (for the /gonogo ``no_freeze`` gate)."""
-    async with svc.db.session() as session:
+    async with deps.db.session() as session:
         return await freezes_covering(session, service=service)
 
 
 # --- setting and lifting (in the caller's transaction) ------------------------------------------------
 
 
-def _argocd_targets(svc: Services, service: str | None) -> list[tuple[str, str]]:
+def _argocd_targets(deps: Deps, service: str | None) -> list[tuple[str, str]]:
     """(service, environment) whose Argo CD auto-sync a freeze of ``service`` suspends."""
     return [
         (s.name, env)
-        for s in svc.config.services
+        for s in deps.config.services
         if (service is None or s.name == service)
         and isinstance(s.deploy, ArgoCDDeploy)
         and s.deploy.suspend_sync_on_freeze
@@ -176,7 +167,7 @@ def _argocd_targets(svc: Services, service: str | None) -> list[tuple[str, str]]
 
 async def _start(
     session: AsyncSession,
-    svc: Services,
+    deps: Deps,
     *,
     service: str | None,
     reason: str,
@@ -184,7 +175,7 @@ async def _start(
     user: str,
     incident: Incident | None = None,
 ) -> DeployFreeze:
-    now = svc.clock.now()
+    now = deps.clock.now()
     key = f"incident:{incident.id}" if incident is not None else f"manual:{service or '*'}"
     row = DeployFreeze(
         service=service,
@@ -201,10 +192,10 @@ async def _start(
     await chat_ops.post(
         session,
         key=f"freeze:{row.id}:set",
-        channel=svc.config.slack.release_channel,
-        message=svc.renderer.message("freeze/announce", freeze=_active(row), lifted=False, user=user),
+        channel=deps.config.slack.release_channel,
+        message=deps.renderer.message("freeze/announce", freeze=_active(row), lifted=False, user=user),
     )
-    for name, env in _argocd_targets(svc, service):
+    for name, env in _argocd_targets(deps, service):
         await enqueue(
             session,
             key=f"freeze:{row.id}:suspend:{name}/{env}",
@@ -218,29 +209,29 @@ async def _start(
 
 async def _lift(
     session: AsyncSession,
-    svc: Services,
+    deps: Deps,
     row: DeployFreeze,
     *,
     user: str | None,
     reason: str,
 ) -> ActiveFreeze:
-    now = svc.clock.now()
+    now = deps.clock.now()
     frozen = _active(row)
     row.lifted_at, row.lifted_by, row.lift_reason, row.active_key = now, user, reason, None
     await session.flush()
     await chat_ops.post(
         session,
         key=f"freeze:{row.id}:lifted",
-        channel=svc.config.slack.release_channel,
-        message=svc.renderer.message(
+        channel=deps.config.slack.release_channel,
+        message=deps.renderer.message(
             "freeze/announce", freeze=frozen, lifted=True, user=user, lift_reason=reason
         ),
     )
-    await _hand_over_suspended(session, svc, row)
+    await _hand_over_suspended(session, deps, row)
     return frozen
 
 
-async def _hand_over_suspended(session: AsyncSession, svc: Services, row: DeployFreeze) -> None:
+async def _hand_over_suspended(session: AsyncSession, deps: Deps, row: DeployFreeze) -> None:
     """Resume the auto-sync a lifted freeze suspended, unless another freeze still covers it."""
     others = await _active_rows(session, for_update=True)
     for target in row.sync_suspended:
@@ -275,24 +266,24 @@ async def forget_suspended(session: AsyncSession, *, service: str, environment: 
 # --- commands -----------------------------------------------------------------------------------------
 
 
-def _known_service(svc: Services, name: str | None) -> None:
+def _known_service(deps: Deps, name: str | None) -> None:
     if name is not None:
-        svc.config.require_service(name)
+        deps.config.require_service(name)
 
 
-async def freeze(svc: Services, cmd: FreezeCmd, *, user: str) -> ActiveFreeze:
+async def freeze(deps: Deps, cmd: FreezeCmd, *, user: str) -> ActiveFreeze:
     """``/gonogo freeze``: permission ``freeze`` for the service (or all)."""
-    _known_service(svc, cmd.service)
-    await svc.access.require(
+    _known_service(deps, cmd.service)
+    await deps.access.require(
         action="freeze",
         user=user,
         service=cmd.service or "*",  # all services: only a rule for every service allows it
         what=f"freeze deploys of {cmd.service or 'all services'}",
     )
     try:
-        async with svc.db.session() as session:
+        async with deps.db.session() as session:
             row = await _start(
-                session, svc, service=cmd.service, reason=cmd.reason, source="manual", user=user
+                session, deps, service=cmd.service, reason=cmd.reason, source="manual", user=user
             )
             frozen = _active(row)
     except IntegrityError:
@@ -300,20 +291,19 @@ async def freeze(svc: Services, cmd: FreezeCmd, *, user: str) -> ActiveFreeze:
             f"Deploys of {cmd.service or 'all services'} are already frozen by hand; "
             f"`/gonogo unfreeze{' ' + cmd.service if cmd.service else ''}` lifts it."
         ) from None
-    svc.outbox.kick()
     return frozen
 
 
-async def unfreeze(svc: Services, cmd: UnfreezeCmd, *, user: str) -> list[ActiveFreeze]:
+async def unfreeze(deps: Deps, cmd: UnfreezeCmd, *, user: str) -> list[ActiveFreeze]:
     """``/gonogo unfreeze``: lifts every freeze of exactly that scope (by hand or by an incident)."""
-    _known_service(svc, cmd.service)
-    await svc.access.require(
+    _known_service(deps, cmd.service)
+    await deps.access.require(
         action="freeze",
         user=user,
         service=cmd.service or "*",  # all services: only a rule for every service allows it
         what=f"unfreeze deploys of {cmd.service or 'all services'}",
     )
-    async with svc.db.session() as session:
+    async with deps.db.session() as session:
         rows = [r for r in await _active_rows(session) if r.service == cmd.service]
         if not rows:
             others = ", ".join(f.scope for f in map(_active, await _active_rows(session)))
@@ -321,16 +311,15 @@ async def unfreeze(svc: Services, cmd: UnfreezeCmd, *, user: str) -> list[Active
                 f"Deploys of {cmd.service or 'all services'} are not frozen"
                 + (f" (frozen: {others})." if others else ".")
             )
-        lifted = [await _lift(session, svc, row, user=user, reason="lifted by hand") for row in rows]
-    svc.outbox.kick()
+        lifted = [await _lift(session, deps, row, user=user, reason="lifted by hand") for row in rows]
     return lifted
 
 
 # --- incident hooks, outbox steps, the incident card --------------------------------------------------
 
 
-def _freezes_on(svc: Services, severity: str) -> bool:
-    return severity in svc.config.freeze.on_severities
+def _freezes_on(deps: Deps, severity: str) -> bool:
+    return severity in deps.config.freeze.on_severities
 
 
 async def _incident_freeze(session: AsyncSession, incident: Incident) -> DeployFreeze | None:
@@ -340,13 +329,13 @@ async def _incident_freeze(session: AsyncSession, incident: Incident) -> DeployF
     return rows.scalars().first()
 
 
-async def _freeze_for_incident(session: AsyncSession, svc: Services, incident: Incident) -> None:
+async def _freeze_for_incident(session: AsyncSession, deps: Deps, incident: Incident) -> None:
     if await _incident_freeze(session, incident) is not None:
         return
-    service = incident.service if svc.config.freeze.scope == "service" else None
+    service = incident.service if deps.config.freeze.scope == "service" else None
     await _start(
         session,
-        svc,
+        deps,
         service=service,
         reason=f"{incident.ref} ({incident.severity.upper()}): {incident.title}",
         source="incident",
@@ -355,54 +344,54 @@ async def _freeze_for_incident(session: AsyncSession, svc: Services, incident: I
     )
 
 
-def register(svc: Services) -> None:
+def register(deps: Deps) -> None:
     async def on_declared(session: AsyncSession, incident: Incident) -> None:
-        if _freezes_on(svc, incident.severity):
-            await _freeze_for_incident(session, svc, incident)
+        if _freezes_on(deps, incident.severity):
+            await _freeze_for_incident(session, deps, incident)
 
     async def on_severity(session: AsyncSession, incident: Incident, old: str) -> None:
-        if _freezes_on(svc, incident.severity):
-            await _freeze_for_incident(session, svc, incident)
+        if _freezes_on(deps, incident.severity):
+            await _freeze_for_incident(session, deps, incident)
             return
         row = await _incident_freeze(session, incident)
         if row is not None:
             reason = f"{incident.ref} lowered to {incident.severity.upper()}"
-            await _lift(session, svc, row, user=None, reason=reason)
+            await _lift(session, deps, row, user=None, reason=reason)
 
     async def on_resolved(session: AsyncSession, incident: Incident) -> None:
         row = await _incident_freeze(session, incident)
         if row is not None:
-            await _lift(session, svc, row, user=None, reason=f"{incident.ref} resolved")
+            await _lift(session, deps, row, user=None, reason=f"{incident.ref} resolved")
 
     async def suspend_sync(item: OutboxItem) -> dict[str, Any]:
-        return await _sync_step(svc, item, suspend=True)
+        return await _sync_step(deps, item, suspend=True)
 
     async def resume_sync(item: OutboxItem) -> dict[str, Any]:
-        return await _sync_step(svc, item, suspend=False)
+        return await _sync_step(deps, item, suspend=False)
 
-    async def card_line(_svc: Services, incident: Incident) -> Mrkdwn | str:
-        async with svc.db.session() as session:
+    async def card_line(incident: Incident) -> Mrkdwn | str:
+        async with deps.db.session() as session:
             covering = [
                 f
                 for f in await freezes_covering(session, service=incident.service)
                 if incident.service is not None or f.incident_id == incident.id or f.service is None
             ]
-        return svc.renderer.text("freeze/incident_card", freezes=covering) if covering else ""
+        return deps.renderer.text("freeze/incident_card", freezes=covering) if covering else ""
 
-    svc.hooks.declared.append(on_declared)
-    svc.hooks.severity_changed.append(on_severity)
-    svc.hooks.resolved.append(on_resolved)
-    svc.outbox.register("freeze.suspend_sync", suspend_sync)
-    svc.outbox.register("freeze.resume_sync", resume_sync)
-    svc.extras.setdefault("incident_card", {})["freeze"] = card_line
+    deps.incidents.declared.append(on_declared)
+    deps.incidents.severity_changed.append(on_severity)
+    deps.incidents.resolved.append(on_resolved)
+    deps.outbox.register("freeze.suspend_sync", suspend_sync)
+    deps.outbox.register("freeze.resume_sync", resume_sync)
+    deps.incidents.card_lines["freeze"] = card_line
 
 
-async def _sync_step(svc: Services, item: OutboxItem, *, suspend: bool) -> dict[str, Any]:
+async def _sync_step(deps: Deps, item: OutboxItem, *, suspend: bool) -> dict[str, Any]:
     """Suspend (or resume) one application's automated sync and record it on the freeze."""
     freeze_id, name, env = item.payload["freeze_id"], item.payload["service"], item.payload["environment"]
-    service = svc.config.service(name)
-    control = svc.deploy
-    if service is None or not isinstance(control, AutoSyncControl):
+    service = deps.config.service(name)
+    control = deps.auto_sync
+    if service is None or control is None:
         return {"skipped": "no Argo CD control for this service"}
     verb, done = ("suspend", "suspended") if suspend else ("resume", "resumed")
     try:
@@ -420,7 +409,7 @@ async def _sync_step(svc: Services, item: OutboxItem, *, suspend: bool) -> dict[
             raise
         changed, note = False, f"could not {verb} Argo CD auto-sync of {name}/{env}: {exc}"
         log.warning("freeze %s: %s", freeze_id, note)
-    async with svc.db.session() as session:
+    async with deps.db.session() as session:
         row = await session.get(DeployFreeze, freeze_id, with_for_update=True)
         if row is not None:
             row.sync_notes = [*row.sync_notes, note][-20:]
@@ -436,5 +425,4 @@ async def _sync_step(svc: Services, item: OutboxItem, *, suspend: bool) -> dict[
                         payload=dict(item.payload),
                         ordering_key=f"freeze:{freeze_id}",
                     )
-    svc.outbox.kick()
     return {"changed": changed, "note": note}

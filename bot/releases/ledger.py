@@ -17,13 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from bot import chat_ops
-from bot.app import Services
 from bot.db.models import Incident, ReleaseRecord
+from bot.deps import Deps
 from bot.errors import NotFound
 from bot.incidents.store import add_timeline
 from bot.ports import Release
-from bot.releases.freeze import ActiveFreeze, active_freezes, freezes_covering
-from bot.status.report import DeployEvent, Freeze
+from bot.releases.freeze import ActiveFreeze, freezes_covering
 
 LedgerStatus = Literal["started", "succeeded", "failed", "cancelled", "unknown"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "unknown"})
@@ -249,34 +248,14 @@ async def open_incident_for(session: AsyncSession, service: str) -> Incident | N
 # --- services ----------------------------------------------------------------------------------------
 
 
-async def recent_releases(svc: Services, *, since: datetime, limit: int = 500) -> list[LedgerEntry]:
+async def recent_releases(deps: Deps, *, since: datetime, limit: int = 500) -> list[LedgerEntry]:
     """Every ledger row since ``since``, newest first (for /prodstatus and the weekly report)."""
-    async with svc.db.session() as session:
+    async with deps.db.session() as session:
         return await entries(session, since=since, limit=limit)
 
 
-async def release_state(svc: Services, since: datetime) -> tuple[list[DeployEvent], list[Freeze]]:
-    """What /prodstatus reads (``svc.extras["release_state"]``): the successful deploys and rollbacks
-    since ``since``, newest first, and the freezes in force."""
-    deploys = [
-        DeployEvent(
-            service=e.service,
-            environment=e.environment,
-            version=e.version,
-            deployed_at=e.at,
-            actor=e.actor,  # a Slack user id for cmdcenter's own rollbacks, CI's name for reported ones
-        )
-        for e in await recent_releases(svc, since=since)
-        if e.status == "succeeded"
-    ]
-    freezes = [Freeze(service=f.service, reason=f.reason, since=f.since) for f in await active_freezes(svc)]
-    return deploys, freezes
-
-
-async def history(
-    svc: Services, *, service: str, environment: str | None, limit: int = 10
-) -> list[LedgerEntry]:
-    async with svc.db.session() as session:
+async def history(deps: Deps, *, service: str, environment: str | None, limit: int = 10) -> list[LedgerEntry]:
+    async with deps.db.session() as session:
         return await entries(session, service=service, environment=environment, limit=limit)
 
 
@@ -284,33 +263,33 @@ def _report_key(report: DeployReport) -> str:
     return f"deploy:{report.service}:{report.environment}:{report.version}:{report.commit or ''}"
 
 
-def check_report(svc: Services, report: DeployReport) -> dict[str, str]:
+def check_report(deps: Deps, report: DeployReport) -> dict[str, str]:
     """Field errors of a report that parsed but names an unknown service or environment."""
-    service = svc.config.service(report.service)
+    service = deps.config.service(report.service)
     if service is None:
-        known = ", ".join(s.name for s in svc.config.services) or "none configured"
+        known = ", ".join(s.name for s in deps.config.services) or "none configured"
         return {"service": f"unknown service {report.service!r} (known: {known})"}
     if report.environment not in service.environments:
         return {"environment": f"{report.service} has no environment {report.environment!r}"}
     return {}
 
 
-async def report_deploy(svc: Services, report: DeployReport) -> ReportOutcome:
+async def report_deploy(deps: Deps, report: DeployReport) -> ReportOutcome:
     """Record (or update) a deploy CI reports. A new deploy, or a new status of one, goes on the open
     incident's timeline for that service, and is called out in the release channel during a freeze."""
-    errors = check_report(svc, report)
+    errors = check_report(deps, report)
     if errors:
         raise NotFound("; ".join(errors.values()))
     try:
-        return await _report_once(svc, report)
+        return await _report_once(deps, report)
     except IntegrityError:
-        return await _report_once(svc, report)  # the same report raced in twice: the update path
+        return await _report_once(deps, report)  # the same report raced in twice: the update path
 
 
-async def _report_once(svc: Services, report: DeployReport) -> ReportOutcome:
-    now = svc.clock.now()
+async def _report_once(deps: Deps, report: DeployReport) -> ReportOutcome:
+    now = deps.clock.now()
     key = _report_key(report)
-    async with svc.db.session() as session:
+    async with deps.db.session() as session:
         row = await by_key(session, key)
         created = row is None
         if row is None:
@@ -337,14 +316,13 @@ async def _report_once(svc: Services, report: DeployReport) -> ReportOutcome:
         assert row.id is not None
         freezes = await freezes_covering(session, service=report.service)
         if changed:
-            await _announce(session, svc, row, freezes, at=now)
+            await _announce(session, deps, row, freezes, at=now)
         outcome = ReportOutcome(id=row.id, created=created, status=row.status, frozen=bool(freezes))
-    svc.outbox.kick()
     return outcome
 
 
 async def _announce(
-    session: AsyncSession, svc: Services, row: ReleaseRecord, freezes: list[ActiveFreeze], *, at: datetime
+    session: AsyncSession, deps: Deps, row: ReleaseRecord, freezes: list[ActiveFreeze], *, at: datetime
 ) -> None:
     incident = await open_incident_for(session, row.service)
     if incident is not None:
@@ -360,6 +338,6 @@ async def _announce(
         await chat_ops.post(
             session,
             key=f"{row.key}:{row.status}:freeze-warning",
-            channel=svc.config.slack.release_channel,
-            message=svc.renderer.message("freeze/deploy_during", release=row, freezes=freezes),
+            channel=deps.config.slack.release_channel,
+            message=deps.renderer.message("freeze/deploy_during", release=row, freezes=freezes),
         )

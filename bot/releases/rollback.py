@@ -40,10 +40,10 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 
 from bot import chat_ops
-from bot.app import Services
 from bot.config import ArgoCDDeploy, HealthCheck, ServiceConfig
 from bot.context import Reply
 from bot.db.models import Incident, OutboxItem, RollbackRequest, ScheduledJob
+from bot.deps import Deps
 from bot.errors import ChatError, Conflict, DeployError, NotFound, Unavailable, UsageError, UserError
 from bot.incidents.store import add_timeline
 from bot.jobs import cancel as cancel_jobs
@@ -221,29 +221,29 @@ class HistoryView(BaseModel):
     tool_error: str | None = None
 
 
-def _tool(svc: Services, service: ServiceConfig) -> tuple[DeployTool, str]:
+def _tool(deps: Deps, service: ServiceConfig) -> tuple[DeployTool, str]:
     if service.deploy is None:
         raise UserError(f"{service.name} has no deploy tool in the config, so cmdcenter cannot roll it back.")
-    if svc.deploy is None:
+    if deps.deploy is None:
         raise UserError("No deploy tools are set up in this cmdcenter.")
-    return svc.deploy, service.deploy.tool
+    return deps.deploy, service.deploy.tool
 
 
-async def show_history(svc: Services, cmd: History) -> Reply:
+async def show_history(deps: Deps, cmd: History) -> Reply:
     """The ledger of a service (one environment or all), and what its deploy tool lists."""
-    service = svc.config.require_service(cmd.service)
+    service = deps.config.require_service(cmd.service)
     env = service.environment(cmd.environment) if cmd.environment else None
-    entries = await ledger.history(svc, service=service.name, environment=env, limit=HISTORY_LIMIT)
+    entries = await ledger.history(deps, service=service.name, environment=env, limit=HISTORY_LIMIT)
     view = HistoryView(service=service.name, environment=env, entries=entries)
-    if service.deploy is not None and svc.deploy is not None:
+    if service.deploy is not None and deps.deploy is not None:
         tool_env = env or service.default_env
         try:
-            found = await svc.deploy.releases(service=service, environment=tool_env)
+            found = await deps.deploy.releases(service=service, environment=tool_env)
             view = view.model_copy(update={"tool_releases": found[:HISTORY_LIMIT]})
         except DeployError as exc:
             view = view.model_copy(update={"tool_error": str(exc)})
         view = view.model_copy(update={"tool": service.deploy.tool, "tool_environment": tool_env})
-    return Reply(message=svc.renderer.message("rollback/history", view=view))
+    return Reply(message=deps.renderer.message("rollback/history", view=view))
 
 
 # --- request, confirm, cancel -----------------------------------------------------------------------
@@ -253,19 +253,19 @@ def _active_key(service: str, environment: str) -> str:
     return f"{service}/{environment}"
 
 
-async def request_rollback(svc: Services, cmd: Request, *, user: str, channel: str) -> Reply:
+async def request_rollback(deps: Deps, cmd: Request, *, user: str, channel: str) -> Reply:
     """Check, work out current → target, dry-run it, and post the confirmation card."""
-    service = svc.config.require_service(cmd.service)
+    service = deps.config.require_service(cmd.service)
     env = service.environment(cmd.environment)
-    tool, tool_name = _tool(svc, service)
-    await svc.access.require(
+    tool, tool_name = _tool(deps, service)
+    await deps.access.require(
         action="rollback", user=user, service=service.name, environment=env, what=f"roll back {service.name}"
     )
-    await _refuse_if_busy(svc, service.name, env)
-    releases, avoid = await _releases(svc, tool, service, env)
+    await _refuse_if_busy(deps, service.name, env)
+    releases, avoid = await _releases(deps, tool, service, env)
     current, target = choose_target(releases, cmd.target, avoid=avoid)
     dry = await _dry_run(tool, service, env, target)
-    now = svc.clock.now()
+    now = deps.clock.now()
     row = RollbackRequest(
         service=service.name,
         environment=env,
@@ -281,21 +281,20 @@ async def request_rollback(svc: Services, cmd: Request, *, user: str, channel: s
         dry_run_ok=dry.ok,
         dry_run_summary=dry.summary[:500],
         dry_run_output=dry.output[:3000],
-        two_person=env in svc.config.rollback.two_person_environments,
+        two_person=env in deps.config.rollback.two_person_environments,
         origin_channel=channel,
         created_at=now,
         notes=_tool_notes(service),
     )
     try:
-        async with svc.db.session() as session:
+        async with deps.db.session() as session:
             session.add(row)
             await session.flush()
             await _card_step(session, row, first=True)
     except IntegrityError:
-        await _refuse_if_busy(svc, service.name, env)  # another request won the race: point at it
+        await _refuse_if_busy(deps, service.name, env)  # another request won the race: point at it
         raise Conflict(f"Another rollback of {service.name} {env} started a moment ago; try again.") from None
-    svc.outbox.kick()
-    return Reply(message=svc.renderer.message("rollback/requested", rb=row))
+    return Reply(message=deps.renderer.message("rollback/requested", rb=row))
 
 
 def _tool_notes(service: ServiceConfig) -> list[str]:
@@ -308,14 +307,14 @@ def _tool_notes(service: ServiceConfig) -> list[str]:
 
 
 async def _releases(
-    svc: Services, tool: DeployTool, service: ServiceConfig, env: str
+    deps: Deps, tool: DeployTool, service: ServiceConfig, env: str
 ) -> tuple[list[Release], set[str]]:
     """The tool's history (else the ledger's), and the versions earlier rollbacks left."""
     try:
         found = await tool.releases(service=service, environment=env)
     except DeployError as exc:
         raise UserError(f"Could not read the releases of {service.name} {env}: {exc}") from exc
-    async with svc.db.session() as session:
+    async with deps.db.session() as session:
         if not found:
             found = await ledger.releases_from_ledger(session, service=service.name, environment=env)
         recorded = await ledger.entries(session, service=service.name, environment=env, limit=50)
@@ -330,10 +329,10 @@ async def _dry_run(tool: DeployTool, service: ServiceConfig, env: str, target: R
         return DeployResult(ok=False, dry_run=True, summary=f"dry run failed: {exc}")
 
 
-async def _refuse_if_busy(svc: Services, service: str, env: str) -> None:
+async def _refuse_if_busy(deps: Deps, service: str, env: str) -> None:
     """Raise ``Conflict`` pointing at the rollback holding ``service/env``; clear a stale one first."""
-    now = svc.clock.now()
-    async with svc.db.session() as session:
+    now = deps.clock.now()
+    async with deps.db.session() as session:
         rows = await session.execute(
             select(RollbackRequest).where(RollbackRequest.active_key == _active_key(service, env))
         )
@@ -342,15 +341,14 @@ async def _refuse_if_busy(svc: Services, service: str, env: str) -> None:
             return
         stale = True
         if row.state == "pending" and row.created_at + PENDING_TTL < now:
-            await _close(session, svc, row, state="expired", note="nobody confirmed it in time")
+            await _close(session, deps, row, state="expired", note="nobody confirmed it in time")
         elif row.state == "running" and row.lease_until is not None and row.lease_until < now:
-            await _interrupt(session, svc, row)
+            await _interrupt(session, deps, row)
         else:
             stale = False
     if stale:
-        svc.outbox.kick()
         return
-    link = await _permalink(svc, row)
+    link = await _permalink(deps, row)
     state = (
         "waiting for confirmation" if row.state == "pending" else f"{row.state}, health {row.health or '—'}"
     )
@@ -362,11 +360,11 @@ async def _refuse_if_busy(svc: Services, service: str, env: str) -> None:
     )
 
 
-async def _permalink(svc: Services, row: RollbackRequest) -> str | None:
+async def _permalink(deps: Deps, row: RollbackRequest) -> str | None:
     if not row.channel_id or not row.message_ts:
         return None
     try:
-        return await svc.chat.permalink(channel=row.channel_id, ts=row.message_ts)
+        return await deps.chat.permalink(channel=row.channel_id, ts=row.message_ts)
     except ChatError:
         return None
 
@@ -383,12 +381,12 @@ def _require_pending(row: RollbackRequest) -> None:
         raise Conflict(f"{row.ref} is already {row.state}: there is nothing left to confirm or cancel.")
 
 
-async def confirm(svc: Services, *, rollback_id: int, user: str) -> Reply:
+async def confirm(deps: Deps, *, rollback_id: int, user: str) -> Reply:
     """The Confirm button. In a two-person environment the requester's own Confirm does not count."""
-    async with svc.db.session() as session:
+    async with deps.db.session() as session:
         row = await _load(session, rollback_id)
     _require_pending(row)
-    await svc.access.require(
+    await deps.access.require(
         action="rollback",
         user=user,
         service=row.service,
@@ -396,17 +394,16 @@ async def confirm(svc: Services, *, rollback_id: int, user: str) -> Reply:
         what=f"confirm {row.ref} (roll back {row.service})",
     )
     if row.two_person and user == row.requested_by:
-        async with svc.db.session() as session:
+        async with deps.db.session() as session:
             row = await _load(session, rollback_id)
             _require_pending(row)
             if user not in row.confirmations:
                 row.confirmations = [*row.confirmations, user]
                 await _card_step(session, row)
-        svc.outbox.kick()
-        who = svc.access.who_may("rollback", service=row.service, environment=row.environment)
-        return Reply(message=svc.renderer.message("rollback/needs_second", rb=row, who=who))
-    now = svc.clock.now()
-    async with svc.db.session() as session:
+        who = deps.access.who_may("rollback", service=row.service, environment=row.environment)
+        return Reply(message=deps.renderer.message("rollback/needs_second", rb=row, who=who))
+    now = deps.clock.now()
+    async with deps.db.session() as session:
         confirmations = [*row.confirmations, user] if user not in row.confirmations else row.confirmations
         claimed = await session.execute(
             sa.update(RollbackRequest)
@@ -429,8 +426,8 @@ async def confirm(svc: Services, *, rollback_id: int, user: str) -> Reply:
         await chat_ops.post(
             session,
             key=f"rollback:{row.id}:notice",
-            channel=svc.config.slack.release_channel,
-            message=svc.renderer.message("rollback/notice", rb=row, eta=eta),
+            channel=deps.config.slack.release_channel,
+            message=deps.renderer.message("rollback/notice", rb=row, eta=eta),
         )
         await _card_step(session, row)
         if incident is not None:
@@ -444,34 +441,32 @@ async def confirm(svc: Services, *, rollback_id: int, user: str) -> Reply:
                 f"{row.current_version or '?'} → {row.target_version} confirmed"
                 + (f": {row.reason}" if row.reason else ""),
             )
-    svc.outbox.kick()
-    return Reply(message=svc.renderer.message("rollback/ack", rb=row, text="Confirmed: rolling back."))
+    return Reply(message=deps.renderer.message("rollback/ack", rb=row, text="Confirmed: rolling back."))
 
 
-async def cancel(svc: Services, *, rollback_id: int, user: str) -> Reply:
+async def cancel(deps: Deps, *, rollback_id: int, user: str) -> Reply:
     """The Cancel button: the requester, or anyone allowed to roll back there."""
-    async with svc.db.session() as session:
+    async with deps.db.session() as session:
         row = await _load(session, rollback_id)
     _require_pending(row)
     if user != row.requested_by:
-        await svc.access.require(
+        await deps.access.require(
             action="rollback",
             user=user,
             service=row.service,
             environment=row.environment,
             what=f"cancel {row.ref}",
         )
-    async with svc.db.session() as session:
+    async with deps.db.session() as session:
         row = await _load(session, rollback_id)
         _require_pending(row)
-        await _close(session, svc, row, state="cancelled", by=user)
-    svc.outbox.kick()
-    return Reply(message=svc.renderer.message("rollback/ack", rb=row, text="Cancelled: nothing was run."))
+        await _close(session, deps, row, state="cancelled", by=user)
+    return Reply(message=deps.renderer.message("rollback/ack", rb=row, text="Cancelled: nothing was run."))
 
 
 async def _close(
     session: AsyncSession,
-    svc: Services,
+    deps: Deps,
     row: RollbackRequest,
     *,
     state: str,
@@ -479,7 +474,7 @@ async def _close(
     note: str = "",
 ) -> None:
     """End a rollback that never ran (cancelled, expired)."""
-    row.state, row.active_key, row.decided_by, row.decided_at = state, None, by, svc.clock.now()
+    row.state, row.active_key, row.decided_by, row.decided_at = state, None, by, deps.clock.now()
     if note:
         row.notes = [*row.notes, note]
     await _card_step(session, row)
@@ -532,66 +527,68 @@ async def _card_step(session: AsyncSession, row: RollbackRequest, *, first: bool
     )
 
 
-async def render_card(svc: Services, row: RollbackRequest) -> RenderedMessage:
-    async with svc.db.session() as session:
+async def render_card(deps: Deps, row: RollbackRequest) -> RenderedMessage:
+    async with deps.db.session() as session:
         freezes = await freeze.freezes_covering(session, service=row.service)
-    return svc.renderer.message(
+    return deps.renderer.message(
         "rollback/card",
         rb=row,
         freezes=freezes,
-        who=svc.access.who_may("rollback", service=row.service, environment=row.environment),
+        who=deps.access.who_may("rollback", service=row.service, environment=row.environment),
         confirm_action=CONFIRM_ACTION,
         cancel_action=CANCEL_ACTION,
-        health_timeout=svc.config.rollback.health_timeout_seconds,
+        health_timeout=deps.config.rollback.health_timeout_seconds,
     )
 
 
-async def _post_card(svc: Services, item: OutboxItem) -> dict[str, Any]:
-    async with svc.db.session() as session:
+async def _post_card(deps: Deps, item: OutboxItem) -> dict[str, Any]:
+    async with deps.db.session() as session:
         row = await _load(session, item.payload["rollback_id"])
     if row.message_ts is not None:
         return {"ts": row.message_ts}
-    msg = await render_card(svc, row)
+    msg = await render_card(deps, row)
     try:
-        posted = await svc.chat.post_message(channel=row.origin_channel, text=msg.text, blocks=msg.blocks)
+        posted = await deps.chat.post_message(channel=row.origin_channel, text=msg.text, blocks=msg.blocks)
     except ChatError as exc:
         if exc.retryable:
             raise
         # Not a channel the bot can post in (a DM between people, a private channel): the release channel.
-        posted = await svc.chat.post_message(
-            channel=svc.config.slack.release_channel, text=msg.text, blocks=msg.blocks
+        posted = await deps.chat.post_message(
+            channel=deps.config.slack.release_channel, text=msg.text, blocks=msg.blocks
         )
-    async with svc.db.session() as session:
+    async with deps.db.session() as session:
         stored = await _load(session, row.id or 0)
         stored.channel_id, stored.message_ts = posted.channel, posted.ts
     return {"channel": posted.channel, "ts": posted.ts}
 
 
-async def _update_card(svc: Services, item: OutboxItem) -> dict[str, Any]:
-    async with svc.db.session() as session:
+async def _update_card(deps: Deps, item: OutboxItem) -> dict[str, Any]:
+    async with deps.db.session() as session:
         row = await _load(session, item.payload["rollback_id"])
     if row.channel_id is None or row.message_ts is None:
         raise ChatError(f"the card of {row.ref} is not posted yet", retryable=True)
-    msg = await render_card(svc, row)
-    await svc.chat.update_message(channel=row.channel_id, ts=row.message_ts, text=msg.text, blocks=msg.blocks)
+    msg = await render_card(deps, row)
+    await deps.chat.update_message(
+        channel=row.channel_id, ts=row.message_ts, text=msg.text, blocks=msg.blocks
+    )
     return {"state": row.state, "health": row.health}
 
 
 # --- running ---------------------------------------------------------------------------------------------
 
 
-async def _claim(svc: Services, rollback_id: int) -> bool:
+async def _claim(deps: Deps, rollback_id: int) -> bool:
     """approved → running (once), with the ledger row, the card update and the watchdog."""
-    now = svc.clock.now()
-    async with svc.db.session() as session:
+    now = deps.clock.now()
+    async with deps.db.session() as session:
         claimed = await session.execute(
             sa.update(RollbackRequest)
             .where(col(RollbackRequest.id) == rollback_id, col(RollbackRequest.state) == "approved")
             .values(
                 state="running",
                 started_at=now,
-                lease_owner=svc.outbox.owner,
-                lease_until=now + svc.outbox.lease,
+                lease_owner=deps.outbox.owner,
+                lease_until=now + deps.outbox.lease,
             )
         )
         if not getattr(claimed, "rowcount", 0):
@@ -615,33 +612,33 @@ async def _claim(svc: Services, rollback_id: int) -> bool:
             at=now,
         )
         await _card_step(session, row)
-        await _schedule_watchdog(session, svc, row, attempt=1)
+        await _schedule_watchdog(session, deps, row, attempt=1)
     return True
 
 
 async def _schedule_watchdog(
-    session: AsyncSession, svc: Services, row: RollbackRequest, *, attempt: int
+    session: AsyncSession, deps: Deps, row: RollbackRequest, *, attempt: int
 ) -> None:
     await schedule(
         session,
         key=f"rollback:{row.id}:watch:{attempt}",
         kind="rollback.watchdog",
-        due_at=svc.clock.now() + 2 * svc.outbox.lease,
+        due_at=deps.clock.now() + 2 * deps.outbox.lease,
         payload={"rollback_id": row.id, "attempt": attempt},
     )
 
 
-async def run(svc: Services, rollback_id: int) -> None:
+async def run(deps: Deps, rollback_id: int) -> None:
     """Call the tool (the row is ``running`` and ours), then record the outcome."""
     beat = asyncio.create_task(
-        svc.outbox.keep_lease(RollbackRequest, rollback_id, state=("state", "running"), now=svc.clock.now)
+        deps.outbox.keep_lease(RollbackRequest, rollback_id, state=("state", "running"), now=deps.clock.now)
     )
     try:
-        async with svc.db.session() as session:
+        async with deps.db.session() as session:
             row = await _load(session, rollback_id)
         notes: list[str] = []
         try:
-            result = await _call_tool(svc, row, notes)
+            result = await _call_tool(deps, row, notes)
         except DeployError as exc:
             result = DeployResult(ok=False, summary=str(exc))
         except Exception:  # a bug: the card says so with an id, the log has the traceback
@@ -650,7 +647,7 @@ async def run(svc: Services, rollback_id: int) -> None:
             result = DeployResult(ok=False, summary=f"unexpected error {error_id} (see the log)")
         for attempt in range(FINISH_ATTEMPTS):  # the tool ran: keep trying to record how it went
             try:
-                await _finish(svc, rollback_id, result, notes)
+                await _finish(deps, rollback_id, result, notes)
                 break
             except Unavailable:
                 log.warning("%s: database unavailable; recording the outcome again shortly", row.ref)
@@ -659,18 +656,18 @@ async def run(svc: Services, rollback_id: int) -> None:
         beat.cancel()
 
 
-async def _call_tool(svc: Services, row: RollbackRequest, notes: list[str]) -> DeployResult:
-    service = svc.config.service(row.service)
-    if service is None or svc.deploy is None:
+async def _call_tool(deps: Deps, row: RollbackRequest, notes: list[str]) -> DeployResult:
+    service = deps.config.service(row.service)
+    if service is None or deps.deploy is None:
         raise DeployError(f"{row.service} is no longer configured for rollbacks", retryable=False)
-    control = svc.deploy
-    if isinstance(service.deploy, ArgoCDDeploy) and isinstance(control, freeze.AutoSyncControl):
+    control = deps.auto_sync
+    if isinstance(service.deploy, ArgoCDDeploy) and control is not None:
         suspended = await control.suspend_auto_sync(service=service, environment=row.environment)
         notes.append(
             "suspended Argo CD automated sync" if suspended else "Argo CD automated sync was already off"
         )
     target = Release(version=row.target_version, revision=row.target_revision)
-    return await svc.deploy.rollback(
+    return await deps.deploy.rollback(
         service=service, environment=row.environment, target=target, dry_run=False
     )
 
@@ -681,9 +678,9 @@ def health_checks(service: ServiceConfig | None, environment: str) -> list[Healt
     return [c for c in service.health_checks if c.environment in (None, environment)]
 
 
-async def _finish(svc: Services, rollback_id: int, result: DeployResult, notes: list[str]) -> None:
-    now = svc.clock.now()
-    async with svc.db.session() as session:
+async def _finish(deps: Deps, rollback_id: int, result: DeployResult, notes: list[str]) -> None:
+    now = deps.clock.now()
+    async with deps.db.session() as session:
         row = await _load(session, rollback_id)
         if row.state != "running":
             return  # declared interrupted meanwhile: that report stands
@@ -693,7 +690,7 @@ async def _finish(svc: Services, rollback_id: int, result: DeployResult, notes: 
         row.result_url = result.url
         row.finished_at, row.lease_owner, row.lease_until = now, None, None
         row.notes = [*row.notes, *notes]
-        service = svc.config.service(row.service)
+        service = deps.config.service(row.service)
         if isinstance(service.deploy if service else None, ArgoCDDeploy):
             await freeze.forget_suspended(session, service=row.service, environment=row.environment)
         await ledger.finish(
@@ -706,28 +703,27 @@ async def _finish(svc: Services, rollback_id: int, result: DeployResult, notes: 
         )
         await cancel_jobs(session, key_prefix=f"rollback:{row.id}:watch:")
         if result.ok:
-            await _start_health(session, svc, row, service)
+            await _start_health(session, deps, row, service)
         else:
             row.active_key = None
-        await _announce(session, svc, row, "rollback/outcome", kind="outcome")
-    svc.outbox.kick()
+        await _announce(session, deps, row, "rollback/outcome", kind="outcome")
 
 
 async def _start_health(
-    session: AsyncSession, svc: Services, row: RollbackRequest, service: ServiceConfig | None
+    session: AsyncSession, deps: Deps, row: RollbackRequest, service: ServiceConfig | None
 ) -> None:
     skipped = (
         "no health check for this environment"
         if not health_checks(service, row.environment)
         else "no health probe is set up"
-        if svc.health is None
+        if deps.health is None
         else None
     )
     if skipped is not None:
         row.health, row.health_detail, row.active_key = "skipped", skipped, None
         return
     row.health = "checking"
-    row.health_deadline = datetime.now(UTC) + timedelta(seconds=svc.config.rollback.health_timeout_seconds)
+    row.health_deadline = datetime.now(UTC) + timedelta(seconds=deps.config.rollback.health_timeout_seconds)
     await _health_step(session, row, attempt=1, delay=0.0)
 
 
@@ -743,21 +739,21 @@ async def _health_step(session: AsyncSession, row: RollbackRequest, *, attempt: 
 
 
 async def _announce(
-    session: AsyncSession, svc: Services, row: RollbackRequest, template: str, *, kind: str, card: bool = True
+    session: AsyncSession, deps: Deps, row: RollbackRequest, template: str, *, kind: str, card: bool = True
 ) -> None:
     """The card, the release channel and the open incident's timeline learn the news."""
     if card:
         await _card_step(session, row)
-    msg = svc.renderer.message(template, rb=row, health_timeout=svc.config.rollback.health_timeout_seconds)
+    msg = deps.renderer.message(template, rb=row, health_timeout=deps.config.rollback.health_timeout_seconds)
     await chat_ops.post(
         session,
         key=f"rollback:{row.id}:{kind}:{row.state}:{row.health or ''}",
-        channel=svc.config.slack.release_channel,
+        channel=deps.config.slack.release_channel,
         message=msg,
     )
     incident = await session.get(Incident, row.incident_id) if row.incident_id else None
     if incident is not None:
-        await add_timeline(session, incident, kind="rollback", at=svc.clock.now(), text=timeline_text(row))
+        await add_timeline(session, incident, kind="rollback", at=deps.clock.now(), text=timeline_text(row))
 
 
 def timeline_text(row: RollbackRequest) -> str:
@@ -772,14 +768,14 @@ def timeline_text(row: RollbackRequest) -> str:
     return f"{what} {row.state}: {row.result_summary}"
 
 
-async def _check_health(svc: Services, item: OutboxItem) -> dict[str, Any]:
+async def _check_health(deps: Deps, item: OutboxItem) -> dict[str, Any]:
     rollback_id, attempt = int(item.payload["rollback_id"]), int(item.payload["attempt"])
-    async with svc.db.session() as session:
+    async with deps.db.session() as session:
         row = await _load(session, rollback_id)
-    if row.health != "checking" or svc.health is None:
+    if row.health != "checking" or deps.health is None:
         return {"skipped": row.health}
-    probe = svc.health
-    checks = health_checks(svc.config.service(row.service), row.environment)
+    probe = deps.health
+    checks = health_checks(deps.config.service(row.service), row.environment)
     results: list[HealthResult] = list(
         await asyncio.gather(
             *(
@@ -797,93 +793,89 @@ async def _check_health(svc: Services, item: OutboxItem) -> dict[str, Any]:
     healthy = all(r.ok for r in results)
     detail = "; ".join(f"{r.url}: {r.detail}" for r in results)[:1000]
     overdue = row.health_deadline is None or datetime.now(UTC) >= row.health_deadline
-    async with svc.db.session() as session:
+    async with deps.db.session() as session:
         row = await _load(session, rollback_id)
         if row.health != "checking":
             return {"skipped": row.health}
         if not healthy and not overdue:
             row.health_detail = detail
             await _health_step(
-                session, row, attempt=attempt + 1, delay=svc.config.rollback.health_interval_seconds
+                session, row, attempt=attempt + 1, delay=deps.config.rollback.health_interval_seconds
             )
             return {"healthy": False, "attempt": attempt}
         row.health, row.health_detail, row.active_key = ("healthy" if healthy else "unhealthy"), detail, None
-        await _announce(session, svc, row, "rollback/health", kind="health")
-    svc.outbox.kick()
+        await _announce(session, deps, row, "rollback/health", kind="health")
     return {"healthy": healthy, "attempt": attempt}
 
 
-async def _interrupt(session: AsyncSession, svc: Services, row: RollbackRequest) -> None:
+async def _interrupt(session: AsyncSession, deps: Deps, row: RollbackRequest) -> None:
     """The replica running ``row`` died (its lease lapsed): say so; never run it again on our own."""
-    row.state, row.active_key, row.finished_at = "interrupted", None, svc.clock.now()
+    row.state, row.active_key, row.finished_at = "interrupted", None, deps.clock.now()
     row.lease_owner, row.lease_until = None, None
     row.result_summary = (
         "cmdcenter stopped while the deploy tool was running: check the tool for the outcome "
         "before rolling back again"
     )
     await ledger.finish(
-        session, key=f"rollback:{row.id}", status="unknown", at=svc.clock.now(), summary=row.result_summary
+        session, key=f"rollback:{row.id}", status="unknown", at=deps.clock.now(), summary=row.result_summary
     )
-    await _announce(session, svc, row, "rollback/outcome", kind="outcome")
+    await _announce(session, deps, row, "rollback/outcome", kind="outcome")
 
 
-async def _watchdog(svc: Services, job: ScheduledJob) -> None:
+async def _watchdog(deps: Deps, job: ScheduledJob) -> None:
     rollback_id, attempt = int(job.payload["rollback_id"]), int(job.payload["attempt"])
-    async with svc.db.session() as session:
+    async with deps.db.session() as session:
         row = await _load(session, rollback_id)
         if row.state != "running":
             return
-        if row.lease_until is not None and row.lease_until < svc.clock.now():
-            await _interrupt(session, svc, row)
+        if row.lease_until is not None and row.lease_until < deps.clock.now():
+            await _interrupt(session, deps, row)
         else:
-            await _schedule_watchdog(session, svc, row, attempt=attempt + 1)
-    svc.outbox.kick()
+            await _schedule_watchdog(session, deps, row, attempt=attempt + 1)
 
 
-async def _gave_up(svc: Services, item: OutboxItem, *, state: str, why: str, card: bool = True) -> None:
+async def _gave_up(deps: Deps, item: OutboxItem, *, state: str, why: str, card: bool = True) -> None:
     """A step of a rollback that never ran failed for good: free the service and say why."""
-    async with svc.db.session() as session:
+    async with deps.db.session() as session:
         row = await _load(session, int(item.payload["rollback_id"]))
         if row.state not in ("pending", "approved"):
             return
-        row.state, row.active_key, row.finished_at = state, None, svc.clock.now()
+        row.state, row.active_key, row.finished_at = state, None, deps.clock.now()
         row.result_summary = f"{why}: {item.last_error}"[:1000]
-        await _announce(session, svc, row, "rollback/outcome", kind="outcome", card=card)
-    svc.outbox.kick()
+        await _announce(session, deps, row, "rollback/outcome", kind="outcome", card=card)
 
 
 # --- wiring -----------------------------------------------------------------------------------------------
 
 
-def register(svc: Services) -> None:
+def register(deps: Deps) -> None:
     async def post_card(item: OutboxItem) -> dict[str, Any]:
-        return await _post_card(svc, item)
+        return await _post_card(deps, item)
 
     async def update_card(item: OutboxItem) -> dict[str, Any]:
-        return await _update_card(svc, item)
+        return await _update_card(deps, item)
 
     async def execute(item: OutboxItem) -> dict[str, Any]:
         rollback_id = int(item.payload["rollback_id"])
-        if not await _claim(svc, rollback_id):
+        if not await _claim(deps, rollback_id):
             return {"skipped": "already started or no longer approved"}
-        svc.outbox.kick()
-        svc.spawn(run(svc, rollback_id), what=f"rollback RB-{rollback_id}")
+        deps.tasks.spawn(run(deps, rollback_id), what=f"rollback RB-{rollback_id}")
         return {"started": rollback_id}
 
     async def check_health(item: OutboxItem) -> dict[str, Any]:
-        return await _check_health(svc, item)
+        return await _check_health(deps, item)
 
     async def watchdog(job: ScheduledJob) -> None:
-        await _watchdog(svc, job)
+        await _watchdog(deps, job)
 
     async def card_failed(item: OutboxItem) -> None:
-        await _gave_up(svc, item, state="expired", why="its card could not be posted", card=False)
+        await _gave_up(deps, item, state="expired", why="its card could not be posted", card=False)
 
     async def execute_failed(item: OutboxItem) -> None:
-        await _gave_up(svc, item, state="failed", why="it could not be started")
+        await _gave_up(deps, item, state="failed", why="it could not be started")
 
-    svc.outbox.register("rollback.post_card", post_card, on_failure=card_failed)
-    svc.outbox.register("rollback.update_card", update_card)
-    svc.outbox.register("rollback.execute", execute, on_failure=execute_failed)
-    svc.outbox.register("rollback.health", check_health)
-    svc.jobs.register("rollback.watchdog", watchdog)
+    deps.outbox.register("rollback.post_card", post_card, on_failure=card_failed)
+    deps.outbox.register("rollback.update_card", update_card)
+    deps.outbox.register("rollback.execute", execute, on_failure=execute_failed)
+    deps.outbox.register("rollback.health", check_health)
+    deps.jobs.register("rollback.watchdog", watchdog)

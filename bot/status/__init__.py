@@ -1,7 +1,14 @@
-"""The ``/prodstatus`` domain logic (no Slack, no database); see ``bot.status.report``."""
+"""Production status: ``/prodstatus``, ``GET /api/prodstatus``, the daily digest and the weekly report.
+
+The gathering and evaluation (``bot.status.report``) take no Slack and no database: explicit ports
+in, data out, a failing source turned into data. ``prodstatus`` adds cmdcenter's own state;
+``digests`` posts the scheduled reports.
+"""
 
 from __future__ import annotations
 
+from bot.deps import Deps
+from bot.status import digests, prodstatus
 from bot.status.report import (
     DeployEvent,
     Finding,
@@ -35,3 +42,9 @@ __all__ = [
     "gather_report",
     "overall",
 ]
+
+
+def wire(deps: Deps) -> None:
+    """Called once by the composition root: ``/prodstatus`` only reads; the scheduled reports."""
+    deps.inbox.read_only(prodstatus.is_read_only)
+    digests.wire(deps)

@@ -6,29 +6,41 @@ supplies cmdcenter's own state (open incidents, the release ledger, freezes) and
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.app import Services
 from bot.context import Invocation, Reply
+from bot.deps import Deps
 from bot.errors import UsageError
 from bot.help import command_help, usage
-from bot.incidents.store import open_incidents
+from bot.releases.freeze import active_freezes
+from bot.releases.ledger import recent_releases
 from bot.status.report import DeployEvent, Freeze, LocalState, OpenIncident, StatusReport, gather_report
 
 DEADLINE = 4.0  # seconds: the report arrives by then, whatever a source does
-ReleaseState = Callable[[Services, datetime], Awaitable[tuple[list[DeployEvent], list[Freeze]]]]
 
 
-async def local_state(svc: Services) -> LocalState:
-    """cmdcenter's own incidents, plus the release ledger and freezes when the releases area is present."""
-    incidents = await open_incidents(svc)
-    deploys: list[DeployEvent] = []
-    freezes: list[Freeze] = []
-    provider: ReleaseState | None = svc.extras.get("release_state")
-    if provider is not None:
-        deploys, freezes = await provider(svc, svc.clock.now() - timedelta(days=7))
+async def release_state(deps: Deps, since: datetime) -> tuple[list[DeployEvent], list[Freeze]]:
+    """The successful deploys and rollbacks since ``since``, newest first, and the freezes in force."""
+    deploys = [
+        DeployEvent(
+            service=e.service,
+            environment=e.environment,
+            version=e.version,
+            deployed_at=e.at,
+            actor=e.actor,  # a Slack user id for cmdcenter's own rollbacks, CI's name for reported ones
+        )
+        for e in await recent_releases(deps, since=since)
+        if e.status == "succeeded"
+    ]
+    freezes = [Freeze(service=f.service, reason=f.reason, since=f.since) for f in await active_freezes(deps)]
+    return deploys, freezes
+
+
+async def local_state(deps: Deps) -> LocalState:
+    """cmdcenter's own incidents, the release ledger and the freezes."""
+    incidents = await deps.open_incidents()
+    deploys, freezes = await release_state(deps, deps.clock.now() - timedelta(days=7))
     return LocalState(
         open_incidents=[
             OpenIncident(id=i.ref, title=i.title, severity=i.severity, service=i.service, source="cmdcenter")
@@ -39,23 +51,18 @@ async def local_state(svc: Services) -> LocalState:
     )
 
 
-async def build_report(svc: Services, *, scope: str | None = None) -> StatusReport:
-    health = svc.health
-    if health is None:
-        from bot.adapters.health import HttpHealthProbe
-
-        health = HttpHealthProbe()
+async def build_report(deps: Deps, *, scope: str | None = None) -> StatusReport:
     return await gather_report(
-        services=list(svc.config.services),
-        health=health,
-        metrics=svc.metrics,
-        pager=svc.oncall,
-        statuspage=svc.statuspage,
-        load_local=lambda: local_state(svc),
-        now=svc.clock.now(),
+        services=list(deps.config.services),
+        health=deps.health,
+        metrics=deps.metrics,
+        pager=deps.oncall,
+        statuspage=deps.statuspage,
+        load_local=lambda: local_state(deps),
+        now=deps.clock.now(),
         deadline=DEADLINE,
         scope=scope,
-        correlation_minutes=svc.config.reports.deploy_correlation_minutes,
+        correlation_minutes=deps.config.reports.deploy_correlation_minutes,
     )
 
 
@@ -70,50 +77,24 @@ def _parse(text: str) -> tuple[str | None, bool]:
     return (rest[0] if rest else None), share
 
 
-async def handle(svc: Services, inv: Invocation) -> Reply:
+async def handle(deps: Deps, inv: Invocation) -> Reply:
     word = inv.text.strip().split(maxsplit=1)[0].lower() if inv.text.strip() else ""
     if word in ("help", "-h", "--help", "?"):
-        return await command_help(svc, "prodstatus", "help")
+        return await command_help(deps, "prodstatus", "help")
     try:
         scope, share = _parse(inv.text)
     except UsageError as exc:
-        exc.usage = usage(svc, "prodstatus")
+        exc.usage = usage(deps, "prodstatus")
         raise
-    report = await build_report(svc, scope=scope)
-    return Reply(message=render(svc, report), in_channel=share)
+    report = await build_report(deps, scope=scope)
+    return Reply(message=render(deps, report), in_channel=share)
 
 
-def render(svc: Services, report: StatusReport) -> Any:
+def render(deps: Deps, report: StatusReport) -> Any:
     detailed = report.scope is not None or len(report.services) <= 12
-    return svc.renderer.message("prodstatus/report", report=report, detailed=detailed)
+    return deps.renderer.message("prodstatus/report", report=report, detailed=detailed)
 
 
 def is_read_only(body: dict[str, Any]) -> bool:
     """Every ``/prodstatus`` only reads (its sources, and the database)."""
     return body.get("command") == "/prodstatus"
-
-
-def register(svc: Services) -> None:
-    """``GET /api/prodstatus[?scope=...]``: the report as JSON for dashboards (bearer token); the
-    command declared read-only to the inbox."""
-    svc.inbox.read_only(is_read_only)
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse, Response
-    from starlette.routing import Route
-
-    from bot.errors import NotFound
-    from bot.web import bearer_ok
-
-    async def api(request: Request) -> Response:
-        token = svc.settings.api_token.get_secret_value() if svc.settings.api_token else None
-        if not bearer_ok(request, token):
-            return JSONResponse(
-                {"error": "a valid bearer token (CMDCENTER_API_TOKEN) is required"}, status_code=401
-            )
-        try:
-            report = await build_report(svc, scope=request.query_params.get("scope") or None)
-        except NotFound as exc:
-            return JSONResponse({"error": str(exc)}, status_code=404)
-        return JSONResponse(report.model_dump(mode="json"))
-
-    svc.routes.append(Route("/api/prodstatus", api, methods=["GET"]))

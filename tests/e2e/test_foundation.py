@@ -187,10 +187,10 @@ def test_healthz_and_metrics(bot: BotHarness) -> None:
 
 def test_healthz_503_when_database_unreachable(tmp_path: Path, slack: SlackEmulator) -> None:
     with running_bot(tmp_path, slack) as bot:
-        bot.services.db.url  # noqa: B018 - the harness's database works...
+        bot.deps.db.url  # noqa: B018 - the harness's database works...
         from bot.db.engine import Database
 
-        bot.services.db = Database("postgresql+asyncpg://postgres@127.0.0.1:1/nowhere")  # ...this one cannot
+        bot.deps.db = Database("postgresql+asyncpg://postgres@127.0.0.1:1/nowhere")  # ...this one cannot
         response = httpx.get(f"{bot.url}/healthz", timeout=10)
         assert response.status_code == 503
         assert response.json()["database"] == "unreachable"
@@ -212,7 +212,7 @@ def test_a_read_whose_audit_row_cannot_be_written_is_answered_and_the_loss_logge
     def unreachable(**_: Any) -> Any:
         raise Unavailable("the database is unreachable")
 
-    monkeypatch.setattr(bot.services.db, "session", unreachable)
+    monkeypatch.setattr(bot.deps.db, "session", unreachable)
     reply = bot.command("/incident", "list").json()
     assert "temporarily unavailable" in json.dumps(reply)
     wait_until(
@@ -224,13 +224,13 @@ def test_a_read_whose_audit_row_cannot_be_written_is_answered_and_the_loss_logge
 def test_commands_answer_temporarily_unavailable_without_the_database(bot: BotHarness) -> None:
     from bot.db.engine import Database
 
-    working = bot.services.db
-    bot.services.db = Database("postgresql+asyncpg://postgres@127.0.0.1:1/nowhere")
+    working = bot.deps.db
+    bot.deps.db = Database("postgresql+asyncpg://postgres@127.0.0.1:1/nowhere")
     started = time.monotonic()
     reply = bot.reply_after("/incident", "list")
     assert time.monotonic() - started < 3.0
     text = json.dumps(reply)
     assert "temporarily unavailable" in text and "Traceback" not in text
     assert reply["response_type"] == "ephemeral"
-    bot.services.db = working  # the database is back: the bot answers normally again
+    bot.deps.db = working  # the database is back: the bot answers normally again
     assert "Open incidents" in json.dumps(bot.reply_after("/incident", "list"))

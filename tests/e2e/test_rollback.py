@@ -552,7 +552,7 @@ def test_a_rollback_whose_runner_died_is_reported_interrupted_and_never_rerun(
     press(helm_env, row, "rollback_confirm", "U_ALICE")
     wait_state(helm_env, row, "running")
     wait_until(lambda: helm_env.rig.real_runs() == 1, message="helm started")
-    for task in list(bot.services.background):  # the replica running it dies
+    for task in list(bot.deps.tasks.running):  # the replica running it dies
         task.get_loop().call_soon_threadsafe(task.cancel)
     bot.clock.advance(60)  # past the lease and the watchdog's due time
     bot.tick()

@@ -14,10 +14,13 @@ from typing import Any, cast
 
 import pytest
 
+from bot.adapters.gate_sources import HttpGateSources
 from bot.adapters.prometheus import PrometheusMetrics
-from bot.app import Services
 from bot.clock import FakeClock
 from bot.config import Config, parse_config
+from bot.db.engine import Database
+from bot.db.models import DeployFreeze
+from bot.deps import Deps
 from bot.gonogo import gates as g
 from bot.gonogo.assess import assess, tally
 from bot.gonogo.models import GateException, GateResult, GoNoGoVote
@@ -25,7 +28,6 @@ from bot.sandbox.github_checks_fake import GitHubChecksFake
 from bot.sandbox.health_fake import HealthFake
 from bot.sandbox.prometheus_fake import PrometheusFake
 from bot.sandbox.server import RunningServer, serve_in_thread
-from bot.settings import Settings
 
 TOKEN = "ghp-unit"
 AT = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -61,17 +63,17 @@ def fakes() -> Iterator[Fakes]:
             server.stop()
 
 
-def services(fakes: Fakes, config: Config, **extras: Any) -> Services:
-    """The part of ``Services`` the gates use (no database: the incident gate is tested end to end)."""
-    settings = Settings.model_validate({"github_token": TOKEN, "github_api_url": fakes.servers[2].url})
+def services(fakes: Fakes, config: Config, db: Database | None = None) -> Deps:
+    """The part of ``Deps`` the gates use (the database only where a test gives one: the incident
+    gate is tested end to end)."""
     return cast(
-        Services,
+        Deps,
         SimpleNamespace(
             config=config,
-            settings=settings,
             metrics=PrometheusMetrics(fakes.servers[1].url),
+            gate_sources=HttpGateSources(github_api_url=fakes.servers[2].url, github_token=TOKEN),
             clock=FakeClock(AT),
-            extras=dict(extras),
+            db=db,
         ),
     )
 
@@ -89,7 +91,7 @@ access:
     return parse_config(text.replace("HEALTH", fakes.health_url if fakes else "http://127.0.0.1:9"))
 
 
-async def run(svc: Services, version: str = "v1.4.3", env: str = "prod") -> dict[str, g.GateRun]:
+async def run(svc: Deps, version: str = "v1.4.3", env: str = "prod") -> dict[str, g.GateRun]:
     service = svc.config.services[0]
     runs = await g.evaluate(
         svc, service=service, environment=env, version=version, gates=g.gates_for(service, env)
@@ -234,7 +236,7 @@ async def test_github_checks_gate(fakes: Fakes) -> None:
     pages = [r["params"] for r in fakes.github.requests if r["ref"] == "v1"]
     assert {"per_page": "100", "filter": "latest"} in pages
     assert {"per_page": "100", "filter": "latest", "page": "2"} in pages  # followed the Link header
-    cast(Any, svc).settings = Settings.model_validate({"github_api_url": fakes.servers[2].url})
+    cast(Any, svc).gate_sources = HttpGateSources(github_api_url=fakes.servers[2].url)  # no token
     assert outcome((await run(svc, version="v1"))["github_checks"]) == ("error", "GITHUB_TOKEN is not set")
 
 
@@ -307,24 +309,27 @@ async def test_command_gate(fakes: Fakes, tmp_path: Path) -> None:
     )
 
 
-async def test_no_freeze_gate_reads_the_freezes_seam(fakes: Fakes) -> None:
+async def test_no_freeze_gate_reads_the_freezes_in_force(fakes: Fakes, db: Database) -> None:
     cfg = config("      - {kind: no_freeze}", fakes)
-    assert outcome((await run(services(fakes, cfg)))["no_freeze"]) == (
-        "pass",
-        "no freeze mechanism configured",
-    )
-
-    def provider(*freezes: Any) -> Any:
-        async def active(_: Services) -> list[Any]:
-            return list(freezes)
-
-        return active
-
-    other = SimpleNamespace(service="search", reason="search reindex")
-    everything = SimpleNamespace(service=None, reason="INC-4 (SEV1): payments down")
-    svc = services(fakes, cfg, active_freezes=provider(other))
+    svc = services(fakes, cfg, db)
     assert outcome((await run(svc))["no_freeze"]) == ("pass", "no deploy freeze on checkout")
-    svc = services(fakes, cfg, active_freezes=provider(other, everything))
+
+    async def freeze(service: str | None, reason: str, key: str) -> None:
+        async with db.session() as session:
+            session.add(
+                DeployFreeze(
+                    service=service,
+                    reason=reason,
+                    source="manual",
+                    active_key=key,
+                    created_by="U1",
+                    created_at=AT,
+                )
+            )
+
+    await freeze("search", "search reindex", "manual:search")
+    assert outcome((await run(svc))["no_freeze"]) == ("pass", "no deploy freeze on checkout")
+    await freeze(None, "INC-4 (SEV1): payments down", "incident:4")
     assert outcome((await run(svc))["no_freeze"]) == (
         "fail",
         "deploys frozen (all services: INC-4 (SEV1): payments down)",

@@ -1,20 +1,23 @@
-"""What the gates read from the outside world: JSON endpoints, GitHub check runs, deployment manifests.
+"""``GateSources`` over HTTP, GitHub's REST API, the file system and subprocesses: what /gonogo's
+release gates read from the outside world.
 
-Each function takes the ``httpx.AsyncClient`` of one evaluation (the caller opens and closes it) and
-raises ``ProbeError`` ``from`` the transport error, with a message fit for the decision card.
+Each call opens its own short-lived HTTP client (gates run rarely, and each within its own
+timeout) and raises ``ProbeError`` ``from`` the transport error, with a message fit for the
+decision card. Commands run without a shell, in their own process group, killed at the timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from bot.adapters._subprocess import run_command
 from bot.errors import ProbeError, retryable_http_status
+from bot.ports import CheckRun, CommandRun, HttpAnswer
 
 GITHUB_API_VERSION = "2022-11-28"
 MAX_CHECK_PAGES = 10
@@ -22,13 +25,6 @@ MAX_MANIFEST_BYTES = 2_000_000
 MAX_MANIFEST_FILES = 200
 _MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 _NEXT_LINK = re.compile(r'<([^>]+)>;\s*rel="next"')
-
-
-@dataclass(frozen=True)
-class HttpAnswer:
-    status: int
-    body: Any  # decoded JSON, or None when the body is not JSON
-    text: str
 
 
 async def get(http: httpx.AsyncClient, url: str, *, headers: dict[str, str] | None = None) -> HttpAnswer:
@@ -54,14 +50,6 @@ def _host(url: str) -> str:
 
 
 # --- GitHub check runs ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CheckRun:
-    name: str
-    status: str  # queued | in_progress | completed (| waiting | requested | pending)
-    conclusion: str | None  # success | failure | neutral | cancelled | skipped | timed_out | ...
-    url: str | None = None
 
 
 async def check_runs(
@@ -162,3 +150,36 @@ def _read_files(path: str) -> list[tuple[str, str]]:
             raise ProbeError(f"cannot read {file}: {exc.strerror}", retryable=False) from exc
         found.append((str(file), data.decode("utf-8", errors="replace")))
     return found
+
+
+class HttpGateSources:
+    """The ``GateSources`` port; ``github_token`` None: the ``github_checks`` gate says it is not set."""
+
+    def __init__(
+        self, *, github_api_url: str = "https://api.github.com", github_token: str | None = None
+    ) -> None:
+        self.github_api_url = github_api_url
+        self.github_token = github_token
+
+    def _client(self, timeout: float) -> httpx.AsyncClient:
+        return httpx.AsyncClient(follow_redirects=False, timeout=timeout + 1)
+
+    async def get(self, *, url: str, timeout: float) -> HttpAnswer:
+        async with self._client(timeout) as http:
+            return await get(http, url)
+
+    async def check_runs(self, *, repository: str, ref: str, timeout: float) -> list[CheckRun]:
+        if self.github_token is None:
+            raise ProbeError("GITHUB_TOKEN is not set", retryable=False)
+        async with self._client(timeout) as http:
+            return await check_runs(
+                http, api_url=self.github_api_url, token=self.github_token, repository=repository, ref=ref
+            )
+
+    async def manifests(self, *, path: str | None, url: str | None, timeout: float) -> list[tuple[str, str]]:
+        async with self._client(timeout) as http:
+            return await read_manifests(http, path=path, url=url)
+
+    async def run(self, *, argv: list[str], env: dict[str, str], timeout: float) -> CommandRun:
+        output = await run_command(argv, timeout=timeout, env=env)
+        return CommandRun(returncode=output.returncode, stdout=output.stdout, stderr=output.stderr)

@@ -15,9 +15,9 @@ from pydantic import BaseModel
 from sqlmodel import col, select
 
 from bot import chat_ops
-from bot.app import Services
 from bot.config import PrometheusQuery, ServiceConfig
 from bot.db.models import ActionItem, Incident, ScheduledJob
+from bot.deps import Deps
 from bot.errors import AdapterError
 from bot.status.prodstatus import build_report, local_state
 
@@ -67,11 +67,11 @@ def _kind(query: PrometheusQuery) -> str | None:
     return next((kind for kind, words in SECTIONS.items() if any(w in name for w in words)), None)
 
 
-async def _figures(svc: Services, services: list[ServiceConfig]) -> dict[str, list[Figure]]:
+async def _figures(deps: Deps, services: list[ServiceConfig]) -> dict[str, list[Figure]]:
     figures: dict[str, list[Figure]] = {kind: [] for kind in SECTIONS}
-    if svc.metrics is None:
+    if deps.metrics is None:
         return figures
-    metrics = svc.metrics
+    metrics = deps.metrics
     wanted = [(s, q, kind) for s in services for q in s.prometheus if (kind := _kind(q))]
 
     async def one(service: ServiceConfig, query: PrometheusQuery, kind: str) -> Figure:
@@ -91,10 +91,10 @@ async def _figures(svc: Services, services: list[ServiceConfig]) -> dict[str, li
     return figures
 
 
-async def weekly_report(svc: Services) -> WeeklyReport:
-    end = svc.clock.now()
+async def weekly_report(deps: Deps) -> WeeklyReport:
+    end = deps.clock.now()
     start = end - timedelta(days=7)
-    async with svc.db.session() as session:
+    async with deps.db.session() as session:
         incidents = list(
             (
                 await session.execute(
@@ -109,12 +109,12 @@ async def weekly_report(svc: Services) -> WeeklyReport:
                 )
             ).scalars()
         )
-    state = await local_state(svc)
-    report = await build_report(svc)
+    state = await local_state(deps)
+    report = await build_report(deps)
     return WeeklyReport(
         start=start,
         end=end,
-        figures=await _figures(svc, list(svc.config.services)),
+        figures=await _figures(deps, list(deps.config.services)),
         incidents=incidents,
         by_severity=dict(sorted(Counter(i.severity for i in incidents).items())),
         deploys=[d for d in state.deploys if d.deployed_at >= start],
@@ -123,31 +123,29 @@ async def weekly_report(svc: Services) -> WeeklyReport:
     )
 
 
-def register(svc: Services) -> None:
-    reports = svc.config.reports
+def wire(deps: Deps) -> None:
+    reports = deps.config.reports
 
     async def digest(job: ScheduledJob) -> None:
         if not reports.digest_channel:
             return
-        report = await build_report(svc)
-        msg = svc.renderer.message("prodstatus/report", report=report, detailed=len(report.services) <= 12)
-        async with svc.db.session() as session:
+        report = await build_report(deps)
+        msg = deps.renderer.message("prodstatus/report", report=report, detailed=len(report.services) <= 12)
+        async with deps.db.session() as session:
             await chat_ops.post(session, key=f"{job.key}:post", channel=reports.digest_channel, message=msg)
-        svc.outbox.kick()
 
     async def weekly(job: ScheduledJob) -> None:
         if not reports.weekly_channel:
             return
-        data = await weekly_report(svc)
-        msg = svc.renderer.message("prodstatus/weekly", r=data)
-        async with svc.db.session() as session:
+        data = await weekly_report(deps)
+        msg = deps.renderer.message("prodstatus/weekly", r=data)
+        async with deps.db.session() as session:
             await chat_ops.post(session, key=f"{job.key}:post", channel=reports.weekly_channel, message=msg)
-        svc.outbox.kick()
 
-    svc.jobs.register(DIGEST, digest)
-    svc.jobs.register(WEEKLY, weekly)
+    deps.jobs.register(DIGEST, digest)
+    deps.jobs.register(WEEKLY, weekly)
     if reports.digest_channel and reports.digest_time:
         at = reports.digest_time
-        svc.jobs.recurring(DIGEST, lambda now: next_daily(now, at))
+        deps.jobs.recurring(DIGEST, lambda now: next_daily(now, at))
     if reports.weekly_channel:
-        svc.jobs.recurring(WEEKLY, lambda now: next_weekly(now, reports.weekly_weekday, reports.weekly_time))
+        deps.jobs.recurring(WEEKLY, lambda now: next_weekly(now, reports.weekly_weekday, reports.weekly_time))
