@@ -53,7 +53,7 @@ class Invocation(BaseModel):
         )
 
     @classmethod
-    def from_interaction(cls, body: dict[str, Any], *, command: str) -> Invocation:
+    def from_interaction(cls, body: dict[str, Any], *, command: str, text: str = "") -> Invocation:
         channel = body.get("channel") or {}
         container = body.get("container") or {}
         return cls(
@@ -61,6 +61,7 @@ class Invocation(BaseModel):
             channel_id=str(channel.get("id") or container.get("channel_id") or ""),
             channel_name=str(channel.get("name", "")),
             command=command,
+            text=without_nul(text),
             trigger_id=body.get("trigger_id"),
             response_url=body.get("response_url")
             or next((r.get("response_url") for r in body.get("response_urls") or []), None),
@@ -82,3 +83,30 @@ class Reply(BaseModel):
         if self.replace_original:
             data["replace_original"] = True
         return data
+
+
+# --- Slack events, typed (parsed by the listeners in ``commands/events.py``) ------------------------
+
+
+class Reaction(BaseModel):
+    """``reaction_added`` / ``reaction_removed`` on a message."""
+
+    user: str
+    reaction: str
+    channel: str
+    ts: str
+
+
+class MessageEdited(BaseModel):
+    """``message`` with subtype ``message_changed``: the message's new text."""
+
+    channel: str
+    ts: str
+    text: str
+
+
+class MessageDeleted(BaseModel):
+    """``message`` with subtype ``message_deleted``."""
+
+    channel: str
+    ts: str

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from bot.context import Reply
 from bot.deps import Deps
-from bot.errors import UsageError
 
 
 def usage(deps: Deps, command: str) -> str:
@@ -16,11 +15,3 @@ def help_reply(deps: Deps, command: str) -> Reply:
     return Reply(
         message=deps.renderer.fixed_message("help/reply", command=command, usage=usage(deps, command))
     )
-
-
-async def command_help(deps: Deps, command: str, text: str) -> Reply:
-    """Answer ``help`` (or nothing); anything else is an unknown sub-command."""
-    word = text.strip().split(maxsplit=1)[0].lower() if text.strip() else "help"
-    if word in ("help", "-h", "--help", "?"):
-        return help_reply(deps, command)
-    raise UsageError(f"Unknown sub-command `{word}` for /{command}.", usage=usage(deps, command))

@@ -1,23 +1,26 @@
-"""Thin Slack listeners: ack, parse, call a service, render, respond. One module per command."""
+"""Thin Slack listeners: ack, parse, call, render, respond. What they listen for is exactly what the
+action registry (``bot.actions.REGISTRY``) lists:
+
+    slash.py         the slash commands (their text is dispatched by the registry)
+    interactions.py  buttons, modal submissions, message shortcuts
+    events.py        the Events API: the inbox middleware, typed event listeners, the error handler
+    _runner.py       answering: in the ack or through the response_url; audit rows; errors → replies
+"""
 
 from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.actions import REGISTRY, Registry
 from bot.deps import Deps
-from commands import events, gonogo, gonogo_actions, incident, prodstatus, rollback
+from commands import events, interactions, slash
 from commands._runner import CommandRunner
 
-COMMANDS = ("/incident", "/gonogo", "/rollback", "/prodstatus")
 
-
-def register_all(app: AsyncApp, deps: Deps) -> None:
+def register_all(app: AsyncApp, deps: Deps, registry: Registry = REGISTRY) -> None:
     runner = CommandRunner(deps)
     # Bolt tries the listeners in this order, building each matcher's arguments: the events (one
-    # listener; reactions come in bursts) and the four slash commands first, then buttons and modals.
-    events.register(app, deps, runner)
-    for module in (incident, gonogo, rollback, prodstatus):
-        module.register_command(app, deps, runner)
-    incident.register(app, deps, runner)
-    gonogo_actions.register(app, deps, runner)
-    rollback.register(app, deps, runner)
+    # listener; reactions come in bursts) and the slash commands first, then buttons and modals.
+    events.register(app, deps, registry)
+    slash.register(app, deps, registry, runner)
+    interactions.register(app, deps, registry, runner)

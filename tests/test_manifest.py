@@ -10,11 +10,12 @@ import jsonschema
 import yaml
 from referencing import Registry, Resource
 
+from bot.actions import REGISTRY
 from bot.clock import FakeClock
 from bot.config import Config
-from bot.incidents.commands import TIMELINE_SHORTCUT
-from commands import COMMANDS
-from commands.events import EVENTS
+
+COMMANDS = tuple(REGISTRY.commands)
+EVENTS = sorted({event.partition("/")[0] for event in REGISTRY.events})
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_BASE = "https://raw.githubusercontent.com/slackapi/manifest-schema/v0.5.0/schemas/"
@@ -73,11 +74,11 @@ def test_manifest_commands_are_exactly_the_registered_ones(tmp_path: Path) -> No
 
 def test_manifest_shortcut_and_events_match_the_code() -> None:
     manifest = _manifest()
-    assert {s["callback_id"] for s in manifest["features"]["shortcuts"]} == {TIMELINE_SHORTCUT}
+    assert {s["callback_id"] for s in manifest["features"]["shortcuts"]} == set(REGISTRY.shortcuts)
     bot_events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
     for event in EVENTS:
         if event == "message":
             assert "message.channels" in bot_events
-        elif event != "app_home_opened":
+        else:
             assert event in bot_events
     assert all(c["url"].endswith("/slack/events") for c in manifest["features"]["slash_commands"])

@@ -5,8 +5,10 @@
     /gonogo exception <gate> <service> <days> [risk low|medium|high] because <reason>
     /gonogo help
 
-``freeze`` and ``unfreeze`` belong to the releases area (``Foreign``). A gate name with spaces is
-quoted (``"CI summary"``) or written as its key (``ci-summary``).
+    /gonogo freeze [service] because <reason>
+    /gonogo unfreeze [service]
+
+A gate name with spaces is quoted (``"CI summary"``) or written as its key (``ci-summary``).
 """
 
 from __future__ import annotations
@@ -18,8 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.errors import UsageError
 
-FOREIGN = frozenset({"freeze", "unfreeze"})
-KEYWORDS = frozenset({"status", "exception", "help", *FOREIGN})
+KEYWORDS = frozenset({"status", "exception", "help", "freeze", "unfreeze"})
 RISKS = ("low", "medium", "high")
 _SERVICE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")  # never starts with "-": no flag injection
@@ -37,10 +38,15 @@ class Help(_Cmd):
     pass
 
 
-class Foreign(_Cmd):
-    """``freeze`` / ``unfreeze``: handled by ``bot.releases``."""
+class Freeze(_Cmd):
+    """``freeze [service] because <reason>``: no service freezes every service."""
 
-    word: str
+    service: str | None
+    reason: str
+
+
+class Unfreeze(_Cmd):
+    service: str | None
 
 
 class Status(_Cmd):
@@ -61,7 +67,7 @@ class RequestException(_Cmd):
     risk: str = ""
 
 
-GoNoGoCommand = Help | Foreign | Status | Decide | RequestException
+GoNoGoCommand = Help | Freeze | Unfreeze | Status | Decide | RequestException
 
 
 def parse(text: str) -> GoNoGoCommand:
@@ -69,8 +75,10 @@ def parse(text: str) -> GoNoGoCommand:
     if not words or words[0].lower() in ("help", "-h", "--help", "?"):
         return Help()
     first = words[0].lower()
-    if first in FOREIGN:
-        return Foreign(word=first)
+    if first == "freeze":
+        return parse_freeze(text.strip()[len(words[0]) :])
+    if first == "unfreeze":
+        return parse_unfreeze(text.strip()[len(words[0]) :])
     if first == "status":
         if len(words) > 2:
             raise UsageError(f"Unexpected `{words[2][:40]}`: `/gonogo status [service]`.")
@@ -138,3 +146,36 @@ def _env(word: str) -> str:
     if not _ENV.match(word):
         raise UsageError(f"`{word[:40]}` is not an environment name.")
     return word.lower()
+
+
+def parse_freeze(text: str) -> Freeze:
+    """``[service] because <reason>`` (the words after ``/gonogo freeze``)."""
+    words = text.split()
+    lowered = [w.lower() for w in words]
+    if "because" not in lowered:
+        raise UsageError("Say why: `/gonogo freeze [service] because <reason>`.")
+    at = lowered.index("because")
+    reason = " ".join(words[at + 1 :])
+    if not reason:
+        raise UsageError("Say why after `because`: `/gonogo freeze checkout because SEV1 in progress`.")
+    head = words[:at]
+    if len(head) > 1:
+        raise UsageError(f"Unexpected `{head[1]}`: freeze one service, or leave it out to freeze all.")
+    return Freeze(service=_freeze_scope(head[0]) if head else None, reason=reason)
+
+
+def parse_unfreeze(text: str) -> Unfreeze:
+    """``[service]`` (the words after ``/gonogo unfreeze``)."""
+    words = text.split()
+    if len(words) > 1:
+        raise UsageError(f"Unexpected `{words[1]}`: `/gonogo unfreeze [service]`.")
+    return Unfreeze(service=_freeze_scope(words[0]) if words else None)
+
+
+def _freeze_scope(word: str) -> str:
+    name = word.lower()
+    if name in ("all", "*"):
+        raise UsageError("Leave the service out to freeze or unfreeze all services.")
+    if not _SERVICE.match(name):
+        raise UsageError(f"`{word[:40]}` is not a service name.")
+    return name

@@ -15,11 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
 from bot import chat_ops, jobs
-from bot.context import Invocation, Reply
 from bot.db.models import Incident, OutboxItem, TimelineEntry
 from bot.deps import Deps
 from bot.errors import NotFound, PagerError, UsageError
-from bot.incidents import parse as p
 from bot.incidents.store import add_timeline, get_incident
 from bot.outbox import enqueue
 from bot.ports import Link, OnCall
@@ -271,51 +269,46 @@ async def _commander_assigned(session: AsyncSession, incident: Incident) -> bool
     return any(e.text.startswith("Commander") for e in rows.scalars())
 
 
-async def ack(deps: Deps, cmd: p.IncidentCommand, inv: Invocation, incident_id: int | None) -> Reply:
-    if deps.pager is None:
-        raise UsageError("PagerDuty is not configured: set PAGERDUTY_ROUTING_KEY.")
+async def acknowledge(deps: Deps, incident_id: int, *, user: str) -> Incident:
+    """``/incident ack``: acknowledge the incident's PagerDuty alert; escalation stops."""
+    _require_pager(deps)
     async with deps.db.session() as session:
-        incident = await get_incident(session, incident_id or 0)
+        incident = await get_incident(session, incident_id)
         if incident.paged_at is None:
             raise NotFound(f"{incident.ref} has not paged anyone yet.")
         now = deps.clock.now()
         incident.acknowledged_at = incident.acknowledged_at or now
         await record_page(session, deps, incident, action="acknowledge")
-        await add_timeline(session, incident, kind="page", text="Acknowledged", author=inv.user_id, at=now)
+        await add_timeline(session, incident, kind="page", text="Acknowledged", author=user, at=now)
         await jobs.cancel(session, key_prefix=f"inc{incident.id}:escalate:")
-    return Reply(
-        message=deps.renderer.message("incident/done", text=f"{incident.ref} acknowledged in PagerDuty.")
-    )
+    return incident
 
 
-async def page(deps: Deps, cmd: p.IncidentCommand, inv: Invocation, incident_id: int | None) -> Reply:
-    assert isinstance(cmd, p.Page)
-    if deps.pager is None:
-        raise UsageError("PagerDuty is not configured: set PAGERDUTY_ROUTING_KEY.")
-    if cmd.service:
-        deps.config.require_service(cmd.service)
+async def page_on_demand(deps: Deps, incident_id: int, *, user: str, service: str | None) -> Incident:
+    """``/incident page [service]``: page on-call for the incident (another service's, if named)."""
+    _require_pager(deps)
+    if service:
+        deps.config.require_service(service)
     async with deps.db.session() as session:
-        incident = await get_incident(session, incident_id or 0)
-        await record_page(session, deps, incident, action="trigger", service=cmd.service)
+        incident = await get_incident(session, incident_id)
+        await record_page(session, deps, incident, action="trigger", service=service)
         await add_timeline(
             session,
             incident,
             kind="page",
-            author=inv.user_id,
+            author=user,
             at=deps.clock.now(),
-            text=f"Page requested for {cmd.service or incident.service or 'the default service'}",
+            text=f"Page requested for {service or incident.service or 'the default service'}",
         )
-    return Reply(message=deps.renderer.message("incident/done", text="Paging on-call."))
+    return incident
 
 
-async def oncall(deps: Deps, cmd: p.IncidentCommand, inv: Invocation, incident_id: int | None) -> Reply:
-    assert isinstance(cmd, p.OnCallCmd)
-    service = cmd.service
-    if service is None and incident_id is not None:
-        async with deps.db.session() as session:
-            service = (await get_incident(session, incident_id)).service
-    if service is None:
-        raise UsageError("Name a service: `/incident oncall checkout`.")
+async def who_is_on_call(deps: Deps, service: str) -> list[tuple[OnCall, str | None]]:
+    """``/incident oncall``: the people on call for the service, with their Slack user ids."""
     deps.config.require_service(service)
-    rows = await _slack_users(deps, await _oncalls(deps, service))
-    return Reply(message=deps.renderer.message("incident/oncall", service=service, rows=rows))
+    return await _slack_users(deps, await _oncalls(deps, service))
+
+
+def _require_pager(deps: Deps) -> None:
+    if deps.pager is None:
+        raise UsageError("PagerDuty is not configured: set PAGERDUTY_ROUTING_KEY.")

@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from bot import chat_ops
-from bot.context import Reply
 from bot.db.models import ActionItem, Incident, OutboxItem, TimelineEntry
 from bot.deps import Deps
 from bot.incidents.store import add_timeline, get_incident, timeline
@@ -64,7 +63,7 @@ async def render(deps: Deps, incident_id: int) -> tuple[Incident, str]:
     return incident, text
 
 
-async def draft(deps: Deps, incident_id: int, *, user: str, reason: str = "on request") -> Reply:
+async def request_draft(deps: Deps, incident_id: int, *, user: str, reason: str = "on request") -> Incident:
     """Record the upload of a fresh draft to the incident channel and its link in #incident-bridge."""
     now = deps.clock.now()
     async with deps.db.session() as session:
@@ -78,15 +77,12 @@ async def draft(deps: Deps, incident_id: int, *, user: str, reason: str = "on re
             ordering_key=incident.channel_id,
             incident_id=incident.id,
         )
-    return Reply(
-        message=deps.renderer.message(
-            "incident/done",
-            text=f"Drafting the post-mortem of {incident.ref}; it will be uploaded to its channel.",
-        )
-    )
+    return incident
 
 
-async def add_action(deps: Deps, incident_id: int, *, user: str, owner: str, due: date, text: str) -> Reply:
+async def add_action(
+    deps: Deps, incident_id: int, *, user: str, owner: str, due: date, text: str
+) -> Incident:
     now = deps.clock.now()
     async with deps.db.session() as session:
         incident = await get_incident(session, incident_id)
@@ -102,9 +98,7 @@ async def add_action(deps: Deps, incident_id: int, *, user: str, owner: str, due
             author=user,
             at=now,
         )
-    return Reply(
-        message=deps.renderer.message("incident/done", text=f"Action item recorded on {incident.ref}.")
-    )
+    return incident
 
 
 def register(deps: Deps) -> None:

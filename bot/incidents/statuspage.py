@@ -15,11 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
 from bot import chat_ops
-from bot.context import Invocation, Reply, without_nul
 from bot.db.models import Incident, OutboxItem, StatuspageDraft
 from bot.deps import Deps
 from bot.errors import Conflict, NotFound, UsageError
-from bot.incidents import parse as p
 from bot.incidents.steps import notify_failed
 from bot.incidents.store import add_timeline, get_incident
 from bot.outbox import enqueue, redelivery
@@ -111,7 +109,8 @@ async def _record_sync(session: AsyncSession, incident: Incident, reason: str) -
     )
 
 
-async def publish(deps: Deps, draft_id: int, inv: Invocation) -> Reply:
+async def publish(deps: Deps, draft_id: int, *, user: str) -> None:
+    """The draft's Publish button: permission ``statuspage.publish``."""
     async with deps.db.session() as session:
         draft = await session.get(StatuspageDraft, draft_id)
         if draft is None:
@@ -119,7 +118,7 @@ async def publish(deps: Deps, draft_id: int, inv: Invocation) -> Reply:
         incident = await get_incident(session, draft.incident_id)
     await deps.access.require(
         action="statuspage.publish",
-        user=inv.user_id,
+        user=user,
         service=incident.service,
         what="publish to the public status page",
     )
@@ -128,27 +127,20 @@ async def publish(deps: Deps, draft_id: int, inv: Invocation) -> Reply:
         assert draft is not None
         if draft.state != "draft":
             raise Conflict(f"This draft is already {draft.state}.")
-        await _record_publish(session, deps, incident, draft, user=inv.user_id)
-    return Reply(message=deps.renderer.message("incident/done", text="Publishing to the status page."))
+        await _record_publish(session, deps, incident, draft, user=user)
 
 
-async def open_editor(deps: Deps, draft_id: int, inv: Invocation) -> Reply | None:
-    async with deps.db.session() as session:
+async def editable_draft(deps: Deps, draft_id: int) -> StatuspageDraft:
+    """A draft that may still be edited (not published)."""
+    async with deps.db.session(read_only=True) as session:
         draft = await session.get(StatuspageDraft, draft_id)
     if draft is None or draft.state != "draft":
         raise Conflict("Only an unpublished draft can be edited.")
-    if inv.trigger_id:
-        await deps.chat.open_view(
-            trigger_id=inv.trigger_id,
-            view=deps.renderer.view("statuspage/edit_modal", draft=draft, callback_id=EDIT_VIEW),
-        )
-    return None
+    return draft
 
 
-async def save_edit(deps: Deps, view: dict[str, Any], inv: Invocation) -> Reply | None:
-    draft_id = int(view.get("private_metadata") or 0)
-    values = without_nul((view.get("state") or {}).get("values", {}))
-    body = str(((values.get("body_block") or {}).get("body") or {}).get("value") or "").strip()
+async def save_edit(deps: Deps, draft_id: int, *, body: str) -> None:
+    """The edit modal's text replaces the draft's; its card in the channel follows."""
     async with deps.db.session() as session:
         draft = await session.get(StatuspageDraft, draft_id)
         if draft is None or draft.state != "draft":
@@ -167,18 +159,16 @@ async def save_edit(deps: Deps, view: dict[str, Any], inv: Invocation) -> Reply 
     return None
 
 
-async def draft_update(deps: Deps, cmd: p.IncidentCommand, inv: Invocation, incident_id: int | None) -> Reply:
-    assert isinstance(cmd, p.StatuspageDraft)
+async def draft_update(deps: Deps, incident_id: int, *, user: str, message: str) -> Incident:
+    """``/incident statuspage <message>``: a new customer-facing draft in the incident channel."""
     if deps.statuspage is None:
         raise UsageError("Statuspage is not configured: set STATUSPAGE_API_KEY and STATUSPAGE_PAGE_ID.")
     async with deps.db.session() as session:
-        incident = await get_incident(session, incident_id or 0)
+        incident = await get_incident(session, incident_id)
         if incident.channel_id is None:
             raise Conflict(f"{incident.ref} has no channel yet; try again in a moment.")
-        await _new_draft(session, deps, incident, user=inv.user_id, body=cmd.message)
-    return Reply(
-        message=deps.renderer.message("incident/done", text="Statuspage draft posted in the channel.")
-    )
+        await _new_draft(session, deps, incident, user=user, body=message)
+    return incident
 
 
 def _card(deps: Deps, incident: Incident, draft: StatuspageDraft) -> Any:

@@ -7,6 +7,7 @@ ts), so duplicate reactions, several capture emojis and Slack's retries never ad
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,11 +15,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from bot.context import Reply
 from bot.db.models import Incident, TimelineEntry
 from bot.db.store import insert_ignore_returning
 from bot.deps import Capture, Deps
-from bot.errors import ChatError, NotFound
+from bot.errors import ChatError
 from bot.incidents.store import (
     add_timeline,
     enqueue_timeline_post,
@@ -45,18 +45,24 @@ async def add_note(deps: Deps, incident_id: int, *, user: str, text: str) -> Tim
     return entry
 
 
-async def show_timeline(deps: Deps, incident_id: int, *, page: int = 1) -> Reply:
+@dataclass(frozen=True)
+class TimelinePage:
+    incident: Incident
+    entries: list[TimelineEntry]
+    page: int
+    pages: int
+    total: int
+
+
+async def timeline_page(deps: Deps, incident_id: int, *, page: int = 1) -> TimelinePage:
+    """One page of the incident's timeline (``PAGE_SIZE`` entries), oldest first."""
     async with deps.db.session(read_only=True) as session:
         incident = await get_incident(session, incident_id)
         entries = await timeline(session, incident_id)
     pages = max(1, -(-len(entries) // PAGE_SIZE))
     page = min(max(page, 1), pages)
     shown = entries[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-    return Reply(
-        message=deps.renderer.message(
-            "incident/timeline", incident=incident, entries=shown, page=page, pages=pages, total=len(entries)
-        )
-    )
+    return TimelinePage(incident, shown, page, pages, len(entries))
 
 
 async def _resolve_mentions(deps: Deps, text: str) -> str:
@@ -245,53 +251,3 @@ async def edited(deps: Deps, *, channel: str, ts: str, text: str) -> bool:
             sa.update(TimelineEntry).where(col(TimelineEntry.id) == entry.id).values(text=resolved)
         )
     return True
-
-
-def register(deps: Deps) -> None:
-    emojis = set(deps.config.slack.timeline_emojis)
-
-    async def on_reaction_added(body: dict[str, Any]) -> None:
-        event = body["event"]
-        item = event.get("item") or {}
-        if item.get("type") == "message" and event.get("reaction") in emojis:
-            await capture(deps, channel=item["channel"], ts=item["ts"], actor=event.get("user", ""))
-
-    async def on_reaction_removed(body: dict[str, Any]) -> None:
-        event = body["event"]
-        item = event.get("item") or {}
-        if item.get("type") == "message" and event.get("reaction") in emojis:
-            await uncapture(deps, channel=item["channel"], ts=item["ts"])
-
-    async def on_message_changed(body: dict[str, Any]) -> None:
-        event = body["event"]
-        message = event.get("message") or {}
-        await edited(
-            deps,
-            channel=event.get("channel", ""),
-            ts=str(message.get("ts", "")),
-            text=str(message.get("text") or ""),
-        )
-
-    async def on_message_deleted(body: dict[str, Any]) -> None:
-        event = body["event"]
-        ts = str(event.get("deleted_ts") or (event.get("previous_message") or {}).get("ts") or "")
-        await uncapture(deps, channel=event.get("channel", ""), ts=ts, reason="message deleted")
-
-    deps.inbox.register("reaction_added", on_reaction_added)
-    deps.inbox.register("reaction_removed", on_reaction_removed)
-    deps.inbox.register("message/message_changed", on_message_changed)
-    deps.inbox.register("message/message_deleted", on_message_deleted)
-
-
-async def shortcut_capture(deps: Deps, body: dict[str, Any]) -> Reply:
-    channel = str((body.get("channel") or {}).get("id", ""))
-    message = body.get("message") or {}
-    ts = str(message.get("ts", ""))
-    entry = await capture(
-        deps, channel=channel, ts=ts, actor=str((body.get("user") or {}).get("id", "")), message=message
-    )
-    if entry is None:
-        raise NotFound(
-            "This channel is not an incident channel: only messages in incident channels go on a timeline."
-        )
-    return Reply(message=deps.renderer.message("incident/done", text="Added to the incident timeline."))

@@ -18,7 +18,6 @@ what was rolled back.
 from __future__ import annotations
 
 import logging
-import re
 from datetime import datetime
 from typing import Any, Literal
 
@@ -31,13 +30,11 @@ from bot import chat_ops
 from bot.config import ArgoCDDeploy
 from bot.db.models import DeployFreeze, Incident, OutboxItem
 from bot.deps import Deps
-from bot.errors import Conflict, DeployError, UsageError
+from bot.errors import Conflict, DeployError
 from bot.outbox import enqueue
 from bot.render import Mrkdwn
 
 log = logging.getLogger(__name__)
-
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
 class ActiveFreeze(BaseModel):
@@ -73,53 +70,6 @@ def _active(row: DeployFreeze) -> ActiveFreeze:
         incident_id=row.incident_id,
         created_by=row.created_by,
     )
-
-
-# --- parsing ------------------------------------------------------------------------------------------
-
-
-class FreezeCmd(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    service: str | None
-    reason: str
-
-
-class UnfreezeCmd(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    service: str | None
-
-
-def parse_freeze(text: str) -> FreezeCmd:
-    """``[service] because <reason>`` (the words after ``/gonogo freeze``)."""
-    words = text.split()
-    lowered = [w.lower() for w in words]
-    if "because" not in lowered:
-        raise UsageError("Say why: `/gonogo freeze [service] because <reason>`.")
-    at = lowered.index("because")
-    reason = " ".join(words[at + 1 :])
-    if not reason:
-        raise UsageError("Say why after `because`: `/gonogo freeze checkout because SEV1 in progress`.")
-    head = words[:at]
-    if len(head) > 1:
-        raise UsageError(f"Unexpected `{head[1]}`: freeze one service, or leave it out to freeze all.")
-    return FreezeCmd(service=_service_word(head[0]) if head else None, reason=reason)
-
-
-def parse_unfreeze(text: str) -> UnfreezeCmd:
-    """``[service]`` (the words after ``/gonogo unfreeze``)."""
-    words = text.split()
-    if len(words) > 1:
-        raise UsageError(f"Unexpected `{words[1]}`: `/gonogo unfreeze [service]`.")
-    return UnfreezeCmd(service=_service_word(words[0]) if words else None)
-
-
-def _service_word(word: str) -> str:
-    name = word.lower()
-    if name in ("all", "*"):
-        raise UsageError("Leave the service out to freeze or unfreeze all services.")
-    if not _NAME.match(name):
-        raise UsageError(f"`{word[:40]}` is not a service name.")
-    return name
 
 
 # --- queries ------------------------------------------------------------------------------------------
@@ -271,44 +221,42 @@ def _known_service(deps: Deps, name: str | None) -> None:
         deps.config.require_service(name)
 
 
-async def freeze(deps: Deps, cmd: FreezeCmd, *, user: str) -> ActiveFreeze:
+async def freeze(deps: Deps, *, service: str | None, reason: str, user: str) -> ActiveFreeze:
     """``/gonogo freeze``: permission ``freeze`` for the service (or all)."""
-    _known_service(deps, cmd.service)
+    _known_service(deps, service)
     await deps.access.require(
         action="freeze",
         user=user,
-        service=cmd.service or "*",  # all services: only a rule for every service allows it
-        what=f"freeze deploys of {cmd.service or 'all services'}",
+        service=service or "*",  # all services: only a rule for every service allows it
+        what=f"freeze deploys of {service or 'all services'}",
     )
     try:
         async with deps.db.session() as session:
-            row = await _start(
-                session, deps, service=cmd.service, reason=cmd.reason, source="manual", user=user
-            )
+            row = await _start(session, deps, service=service, reason=reason, source="manual", user=user)
             frozen = _active(row)
     except IntegrityError:
         raise Conflict(
-            f"Deploys of {cmd.service or 'all services'} are already frozen by hand; "
-            f"`/gonogo unfreeze{' ' + cmd.service if cmd.service else ''}` lifts it."
+            f"Deploys of {service or 'all services'} are already frozen by hand; "
+            f"`/gonogo unfreeze{' ' + service if service else ''}` lifts it."
         ) from None
     return frozen
 
 
-async def unfreeze(deps: Deps, cmd: UnfreezeCmd, *, user: str) -> list[ActiveFreeze]:
+async def unfreeze(deps: Deps, *, service: str | None, user: str) -> list[ActiveFreeze]:
     """``/gonogo unfreeze``: lifts every freeze of exactly that scope (by hand or by an incident)."""
-    _known_service(deps, cmd.service)
+    _known_service(deps, service)
     await deps.access.require(
         action="freeze",
         user=user,
-        service=cmd.service or "*",  # all services: only a rule for every service allows it
-        what=f"unfreeze deploys of {cmd.service or 'all services'}",
+        service=service or "*",  # all services: only a rule for every service allows it
+        what=f"unfreeze deploys of {service or 'all services'}",
     )
     async with deps.db.session() as session:
-        rows = [r for r in await _active_rows(session) if r.service == cmd.service]
+        rows = [r for r in await _active_rows(session) if r.service == service]
         if not rows:
             others = ", ".join(f.scope for f in map(_active, await _active_rows(session)))
             raise Conflict(
-                f"Deploys of {cmd.service or 'all services'} are not frozen"
+                f"Deploys of {service or 'all services'} are not frozen"
                 + (f" (frozen: {others})." if others else ".")
             )
         lifted = [await _lift(session, deps, row, user=user, reason="lifted by hand") for row in rows]

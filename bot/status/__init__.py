@@ -8,7 +8,7 @@ in, data out, a failing source turned into data. ``prodstatus`` adds cmdcenter's
 from __future__ import annotations
 
 from bot.deps import Deps
-from bot.status import digests, prodstatus
+from bot.status import digests
 from bot.status.report import (
     DeployEvent,
     Finding,
@@ -45,6 +45,5 @@ __all__ = [
 
 
 def wire(deps: Deps) -> None:
-    """Called once by the composition root: ``/prodstatus`` only reads; the scheduled reports."""
-    deps.inbox.read_only(prodstatus.is_read_only)
+    """Called once by the composition root: the scheduled reports."""
     digests.wire(deps)

@@ -9,10 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.context import Invocation, Reply
 from bot.deps import Deps
-from bot.errors import UsageError
-from bot.help import command_help, usage
 from bot.releases.freeze import active_freezes
 from bot.releases.ledger import recent_releases
 from bot.status.report import DeployEvent, Freeze, LocalState, OpenIncident, StatusReport, gather_report
@@ -66,35 +63,6 @@ async def build_report(deps: Deps, *, scope: str | None = None) -> StatusReport:
     )
 
 
-def _parse(text: str) -> tuple[str | None, bool]:
-    words = text.lower().split()
-    share = "share" in words
-    rest = [w for w in words if w != "share"]
-    if len(rest) > 1:
-        raise UsageError(
-            "Give at most one service or environment: `/prodstatus checkout` or `/prodstatus prod`."
-        )
-    return (rest[0] if rest else None), share
-
-
-async def handle(deps: Deps, inv: Invocation) -> Reply:
-    word = inv.text.strip().split(maxsplit=1)[0].lower() if inv.text.strip() else ""
-    if word in ("help", "-h", "--help", "?"):
-        return await command_help(deps, "prodstatus", "help")
-    try:
-        scope, share = _parse(inv.text)
-    except UsageError as exc:
-        exc.usage = usage(deps, "prodstatus")
-        raise
-    report = await build_report(deps, scope=scope)
-    return Reply(message=render(deps, report), in_channel=share)
-
-
 def render(deps: Deps, report: StatusReport) -> Any:
     detailed = report.scope is not None or len(report.services) <= 12
     return deps.renderer.message("prodstatus/report", report=report, detailed=detailed)
-
-
-def is_read_only(body: dict[str, Any]) -> bool:
-    """Every ``/prodstatus`` only reads (its sources, and the database)."""
-    return body.get("command") == "/prodstatus"

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.errors import UsageError
-from bot.gonogo.parse import Decide, Foreign, Help, RequestException, Status, parse
+from bot.gonogo.parse import Decide, Freeze, Help, RequestException, Status, Unfreeze, parse
 
 
 @pytest.mark.parametrize(
@@ -19,8 +19,8 @@ from bot.gonogo.parse import Decide, Foreign, Help, RequestException, Status, pa
         ("Checkout v1.4.3 PROD", Decide(service="checkout", version="v1.4.3", environment="prod")),
         ("status", Status()),
         ("status search", Status(service="search")),
-        ("freeze checkout because SEV1", Foreign(word="freeze")),
-        ("UNFREEZE", Foreign(word="unfreeze")),
+        ("freeze checkout because SEV1", Freeze(service="checkout", reason="SEV1")),
+        ("UNFREEZE", Unfreeze(service=None)),
         (
             "exception image_digest checkout 3 because legacy sidecar, fix in PLAT-12",
             RequestException(

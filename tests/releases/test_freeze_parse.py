@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from bot.errors import UsageError
-from bot.releases.freeze import FreezeCmd, UnfreezeCmd, parse_freeze, parse_unfreeze
+from bot.gonogo.parse import Freeze as FreezeCmd
+from bot.gonogo.parse import Unfreeze as UnfreezeCmd
+from bot.gonogo.parse import parse_freeze, parse_unfreeze
 
 
 def test_freeze() -> None:

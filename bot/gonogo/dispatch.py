@@ -1,7 +1,9 @@
-"""The decision card's buttons and the Reject modal: the interaction → the service call → the reply.
+"""``/gonogo`` (decide, status, exception, freeze, unfreeze), the decision card's buttons and the
+Reject modal: the typed command or interaction → the service → the reply. Every handler here is
+listed, with what it needs, in ``bot.actions``.
 
-Called by the listeners in ``commands/gonogo_actions.py``. Each button's value is the decision id;
-the Invocation carries it as its text, so the audit log says which decision was acted on.
+Each button's value is the decision id; the Invocation carries it as its text, so the audit log says
+which decision was acted on.
 """
 
 from __future__ import annotations
@@ -11,20 +13,49 @@ from typing import Any
 from bot.context import Invocation, Reply, without_nul
 from bot.deps import Deps
 from bot.errors import NotFound, UserError
+from bot.gonogo import parse as p
 from bot.gonogo import service
 from bot.gonogo.deploy import deploy_release
 from bot.gonogo.service import Action, DecisionView
-
-__all__ = ["Action", "approve", "deploy", "invocation", "open_reject", "recheck", "reject", "reject_errors"]
+from bot.help import help_reply
+from bot.releases import freeze as freezes
 
 REASON_BLOCK, REASON_INPUT = "reason_block", "reason"
 
 
-def invocation(body: dict[str, Any], *, command: str) -> Invocation:
-    """A button click as an Invocation; the button's value (the decision id) is its text."""
-    inv = Invocation.from_interaction(body, command=command)
-    value = str(((body.get("actions") or [{}])[0]).get("value") or "")
-    return inv.model_copy(update={"text": value[:40]})
+# --- /gonogo sub-commands -----------------------------------------------------------------------------
+
+
+async def show_help(deps: Deps, cmd: p.Help, inv: Invocation) -> Reply:
+    return help_reply(deps, "gonogo")
+
+
+async def decide(deps: Deps, cmd: p.Decide, inv: Invocation) -> Reply:
+    view = await service.decide_gonogo(deps, cmd, user=inv.user_id, channel=inv.channel_id)
+    return Reply(message=deps.renderer.message("gonogo/reply", view=view))
+
+
+async def status(deps: Deps, cmd: p.Status, inv: Invocation) -> Reply:
+    found = await service.status(deps, service=cmd.service)
+    return Reply(message=deps.renderer.message("gonogo/status", status=found))
+
+
+async def request_exception(deps: Deps, cmd: p.RequestException, inv: Invocation) -> Reply:
+    exception = await service.request_exception(deps, cmd, user=inv.user_id)
+    return Reply(message=deps.renderer.message("gonogo/exception", exception=exception, expired=False))
+
+
+async def freeze(deps: Deps, cmd: p.Freeze, inv: Invocation) -> Reply:
+    frozen = await freezes.freeze(deps, service=cmd.service, reason=cmd.reason, user=inv.user_id)
+    return Reply(message=deps.renderer.message("freeze/reply", frozen=[frozen], lifted=False))
+
+
+async def unfreeze(deps: Deps, cmd: p.Unfreeze, inv: Invocation) -> Reply:
+    lifted = await freezes.unfreeze(deps, service=cmd.service, user=inv.user_id)
+    return Reply(message=deps.renderer.message("freeze/reply", frozen=lifted, lifted=True))
+
+
+# --- the card's buttons and the Reject modal -------------------------------------------------------------
 
 
 def _decision_id(text: str) -> int:
@@ -88,10 +119,10 @@ async def reject_errors(deps: Deps, view: dict[str, Any]) -> dict[str, str]:
     return {}
 
 
-def reject_invocation(body: dict[str, Any]) -> Invocation:
+def describe_reject(body: dict[str, Any]) -> str:
+    """The Reject modal's audit text: the decision id and the reason."""
     view = body.get("view") or {}
-    inv = Invocation.from_interaction(body, command="/gonogo reject")
-    return inv.model_copy(update={"text": f"{view.get('private_metadata') or ''} {_reason(view)}"[:2000]})
+    return f"{view.get('private_metadata') or ''} {_reason(view)}"[:2000]
 
 
 async def reject(deps: Deps, inv: Invocation, view: dict[str, Any]) -> Reply:
