@@ -482,13 +482,13 @@ def _start_health(
     deadline: float,
     taken: set[str],
 ) -> list[_HealthJob]:
-    svc = acc.config
-    several = len(svc.health_checks) > 1  # then names carry the environment, whatever the scope
-    checks = [(c, c.environment or svc.default_env) for c in svc.health_checks]
+    service = acc.config
+    several = len(service.health_checks) > 1  # then names carry the environment, whatever the scope
+    checks = [(c, c.environment or service.default_env) for c in service.health_checks]
     checks = [(c, env) for c, env in checks if env_filter is None or env.lower() == env_filter]
     jobs: list[_HealthJob] = []
     for check, env in checks:
-        name = _unique(f"health:{svc.name}" + (f":{env}" if several else ""), taken)
+        name = _unique(f"health:{service.name}" + (f":{env}" if several else ""), taken)
         limit = min(check.timeout_seconds, deadline)
         call = partial(
             health.check,
@@ -527,7 +527,7 @@ def _start_queries(
 
 
 def _health_outcome(job: _HealthJob) -> SourceStatus:
-    svc, run = job.acc.config, job.task.result()
+    service, run = job.acc.config, job.task.result()
     result = run.value
     if result is None:
         return _source(job.name, run)
@@ -540,14 +540,14 @@ def _health_outcome(job: _HealthJob) -> SourceStatus:
         action = "check the service's logs and recent changes"
         job.acc.findings.append(
             Finding(
-                service=svc.name,
+                service=service.name,
                 source=job.name,
                 level="critical",
                 metric="health check",
                 figure=f"{job.label} {result.detail}",
                 reason=f"{_public_url(result.url)} answers but does not report healthy",
-                action=action + (", then follow the runbook" if svc.runbook_url else ""),
-                runbook_url=svc.runbook_url,
+                action=action + (", then follow the runbook" if service.runbook_url else ""),
+                runbook_url=service.runbook_url,
                 environment=job.env,
             )
         )
@@ -555,7 +555,7 @@ def _health_outcome(job: _HealthJob) -> SourceStatus:
 
 
 def _query_outcome(job: _QueryJob) -> SourceStatus:
-    svc, q = job.acc.config, job.query
+    service, q = job.acc.config, job.query
     main = job.main.result()
     base = job.base.result() if job.base is not None else None
     duration = max(main.duration_ms, base.duration_ms if base else 0.0)
@@ -565,10 +565,10 @@ def _query_outcome(job: _QueryJob) -> SourceStatus:
     baseline = base.value.value if base is not None and base.value is not None else None
     figure = f"{q.name} {format_value(value, q.unit)}" if value is not None else f"{q.name} no data"
     job.acc.figures.append(figure)
-    finding = evaluate_query(q, value, baseline, service=svc.name, runbook_url=svc.runbook_url)
+    finding = evaluate_query(q, value, baseline, service=service.name, runbook_url=service.runbook_url)
     if finding is not None:
         job.acc.findings.append(
-            finding.model_copy(update={"source": job.name, "environment": svc.default_env})
+            finding.model_copy(update={"source": job.name, "environment": service.default_env})
         )
     if base is not None and base.error is not None:
         reason = f"baseline: {base.error}"
@@ -576,17 +576,17 @@ def _query_outcome(job: _QueryJob) -> SourceStatus:
     return SourceStatus(name=job.name, ok=True, duration_ms=duration)
 
 
-def _component_finding(svc: ServiceConfig, component: Component) -> Finding:
+def _component_finding(service: ServiceConfig, component: Component) -> Finding:
     shown = component.status.replace("_", " ")
     return Finding(
-        service=svc.name,
+        service=service.name,
         source="statuspage",
         level="warn",
         metric="statuspage",
         figure=f"Statuspage {component.name}: {shown}",
         reason=f"the public status page shows {component.name} as {shown}",
         action="keep the status page in step with the incident; set it to operational once resolved",
-        runbook_url=svc.runbook_url,
+        runbook_url=service.runbook_url,
     )
 
 
@@ -642,7 +642,7 @@ async def gather_report(
     started = loop.time()
     now = _utc(now)
     selected, env_filter = _select(services, scope)
-    accs = [_ServiceAcc(svc) for svc in selected]
+    accs = [_ServiceAcc(service) for service in selected]
     pd_ids = {s.pagerduty.service_id: s.name for s in selected if s.pagerduty.service_id}
     components = {s.statuspage_component_id: s for s in selected if s.statuspage_component_id}
     taken: set[str] = set()
@@ -679,14 +679,14 @@ async def gather_report(
         sources.append(_source("statuspage", status_run))
         by_name = {acc.config.name: acc for acc in accs}
         for component in status_run.value or []:
-            svc = components.get(component.id)
-            if svc is not None and component.status != "operational":
-                by_name[svc.name].findings.append(_component_finding(svc, component))
+            service = components.get(component.id)
+            if service is not None and component.status != "operational":
+                by_name[service.name].findings.append(_component_finding(service, component))
     local_run = local_task.result()
     sources.append(_source("ledger", local_run))
     local = local_run.value or LocalState()
 
-    names = {svc.name for svc in selected}
+    names = {service.name for service in selected}
     incidents = [i for i in local.open_incidents if i.service is None or i.service in names] + incidents
     since = now - timedelta(days=RECENT_CHANGES_DAYS)
     deploys = sorted(
