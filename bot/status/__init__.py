@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.status.report import (
+from bot.status.models import (
     DeployEvent,
     Finding,
     FindingLevel,
@@ -13,11 +13,8 @@ from bot.status.report import (
     ServiceStatus,
     SourceStatus,
     StatusReport,
-    correlate,
-    evaluate_query,
-    gather_report,
-    overall,
 )
+from bot.status.report import correlate, evaluate_query, gather_report, overall
 
 __all__ = [
     "DeployEvent",
