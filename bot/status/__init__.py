@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.status.evaluation import correlate, evaluate_query, overall
 from bot.status.models import (
     DeployEvent,
     Finding,
@@ -14,7 +15,7 @@ from bot.status.models import (
     SourceStatus,
     StatusReport,
 )
-from bot.status.report import correlate, evaluate_query, gather_report, overall
+from bot.status.report import gather_report
 
 __all__ = [
     "DeployEvent",
