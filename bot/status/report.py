@@ -16,13 +16,10 @@ answer at all (timeout, connection refused) is an UNKNOWN source: cmdcenter coul
 from __future__ import annotations
 
 import asyncio
-import logging
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Generic, TypeVar
 from urllib.parse import urlsplit
 
 from bot.config import PrometheusQuery, ServiceConfig
@@ -59,6 +56,7 @@ from bot.status.models import (
     SourceStatus,
     StatusReport,
 )
+from bot.status.source_runs import SourceRun, describe_error, run_source, source_status
 
 __all__ = [  # the models and the judgement keep being importable from here, as before they moved
     "RECENT_CHANGES_DAYS",
@@ -82,53 +80,8 @@ __all__ = [  # the models and the judgement keep being importable from here, as 
     "suspect_deploy",
 ]
 
-log = logging.getLogger(__name__)
-
 RECENT_CHANGES_DAYS = 7
 _BACKSTOP_GRACE = 0.25  # the gatherer's own timeout on a health check, after the probe's own
-
-# --- Running sources --------------------------------------------------------------------------------
-
-T = TypeVar("T")
-
-_USERINFO = re.compile(r"(\w+://)[^/\s@]+@")
-_SECRET_PARAM = re.compile(r"(?i)\b(token|api[_-]?key|key|secret|password|passwd|auth\w*)=[^&\s]+")
-
-
-def describe_error(exc: BaseException) -> str:
-    """``ProbeError: Prometheus error (execution): ...``: class name and the first line of the
-    message, credentials in URLs and secret-looking parameters masked, at most 200 characters."""
-    lines = str(exc).strip().splitlines()
-    text = lines[0] if lines else ""
-    text = _SECRET_PARAM.sub(r"\1=***", _USERINFO.sub(r"\1***@", text))[:200]
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-@dataclass(frozen=True)
-class _Run(Generic[T]):
-    value: T | None
-    error: str | None
-    duration_ms: float
-
-
-async def _timed(call: Callable[[], Awaitable[T]], timeout: float, *, said: float | None = None) -> _Run[T]:
-    """Run one source under its own timeout; failures become data (never raised, never a traceback)."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-
-    def elapsed() -> float:
-        return round((loop.time() - started) * 1000, 1)
-
-    try:
-        async with asyncio.timeout(timeout):
-            value = await call()
-    except TimeoutError:
-        return _Run(None, f"timed out after {said if said is not None else timeout:.1f} s", elapsed())
-    except Exception as exc:
-        log.warning("prodstatus source failed", exc_info=True)
-        return _Run(None, describe_error(exc), elapsed())
-    return _Run(value, None, elapsed())
-
 
 # --- gather_report ----------------------------------------------------------------------------------
 
@@ -183,7 +136,7 @@ class _HealthJob:
     name: str
     env: str
     label: str
-    task: asyncio.Task[_Run[HealthResult]]
+    task: asyncio.Task[SourceRun[HealthResult]]
 
 
 @dataclass
@@ -191,12 +144,8 @@ class _QueryJob:
     acc: _ServiceAcc
     query: PrometheusQuery
     name: str
-    main: asyncio.Task[_Run[Sample]]
-    base: asyncio.Task[_Run[Sample]] | None
-
-
-def _source(name: str, run: _Run[T]) -> SourceStatus:
-    return SourceStatus(name=name, ok=run.error is None, reason=run.error or "", duration_ms=run.duration_ms)
+    main: asyncio.Task[SourceRun[Sample]]
+    base: asyncio.Task[SourceRun[Sample]] | None
 
 
 def _start_health(
@@ -225,7 +174,7 @@ def _start_health(
             timeout=limit,
         )
         # The probe times itself out at ``limit``; the gatherer's own timeout is only a backstop.
-        task = tg.create_task(_timed(call, min(limit + _BACKSTOP_GRACE, deadline), said=limit))
+        task = tg.create_task(run_source(call, min(limit + _BACKSTOP_GRACE, deadline), said=limit))
         jobs.append(_HealthJob(acc, name, env, f"health ({env})" if several else "health", task))
     return jobs
 
@@ -243,11 +192,11 @@ def _start_queries(
     for q in acc.config.prometheus:
         name = _unique(f"prometheus:{acc.config.name}:{q.name}", taken)
         ask = partial(metrics.instant, query=q.query, timeout=deadline, at=now)
-        main = tg.create_task(_timed(ask, deadline))
+        main = tg.create_task(run_source(ask, deadline))
         base = None
         if q.baseline_query:
             ask_base = partial(metrics.instant, query=q.baseline_query, timeout=deadline, at=now)
-            base = tg.create_task(_timed(ask_base, deadline))
+            base = tg.create_task(run_source(ask_base, deadline))
         jobs.append(_QueryJob(acc, q, name, main, base))
     return jobs
 
@@ -256,7 +205,7 @@ def _health_outcome(job: _HealthJob) -> SourceStatus:
     service, run = job.acc.config, job.task.result()
     result = run.value
     if result is None:
-        return _source(job.name, run)
+        return source_status(job.name, run)
     if result.ok:
         job.acc.figures.append(f"{job.label} {result.status_code} in {result.latency_ms or 0:.0f} ms")
     elif result.status_code is None:  # no answer at all (timeout, refused): cmdcenter cannot tell
@@ -277,7 +226,7 @@ def _health_outcome(job: _HealthJob) -> SourceStatus:
                 environment=job.env,
             )
         )
-    return _source(job.name, run)
+    return source_status(job.name, run)
 
 
 def _query_outcome(job: _QueryJob) -> SourceStatus:
@@ -359,7 +308,7 @@ async def gather_report(
     taken: set[str] = set()
 
     async with asyncio.TaskGroup() as tg:
-        local_task = tg.create_task(_timed(load_local, deadline))
+        local_task = tg.create_task(run_source(load_local, deadline))
         health_jobs = [
             job
             for acc in accs
@@ -373,28 +322,28 @@ async def gather_report(
         pager_task = None
         if pager is not None and pd_ids:
             ask_pager = partial(pager.open_incidents, service_ids=sorted(pd_ids))
-            pager_task = tg.create_task(_timed(ask_pager, deadline))
+            pager_task = tg.create_task(run_source(ask_pager, deadline))
         status_task = None
         if statuspage is not None and components:
-            status_task = tg.create_task(_timed(statuspage.components, deadline))
+            status_task = tg.create_task(run_source(statuspage.components, deadline))
 
     sources = [job.acc.record(_health_outcome(job)) for job in health_jobs]
     sources += [job.acc.record(_query_outcome(job)) for job in query_jobs]
     incidents: list[OpenIncident] = []
     if pager_task is not None:
         pager_run = pager_task.result()
-        sources.append(_source("pagerduty", pager_run))
+        sources.append(source_status("pagerduty", pager_run))
         incidents = [_pager_incident(i, pd_ids) for i in pager_run.value or [] if i.status != "resolved"]
     if status_task is not None:
         status_run = status_task.result()
-        sources.append(_source("statuspage", status_run))
+        sources.append(source_status("statuspage", status_run))
         by_name = {acc.config.name: acc for acc in accs}
         for component in status_run.value or []:
             service = components.get(component.id)
             if service is not None and component.status != "operational":
                 by_name[service.name].findings.append(_component_finding(service, component))
     local_run = local_task.result()
-    sources.append(_source("ledger", local_run))
+    sources.append(source_status("ledger", local_run))
     local = local_run.value or LocalState()
 
     names = {service.name for service in selected}
