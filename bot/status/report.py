@@ -17,21 +17,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from urllib.parse import urlsplit
 
-from bot.config import PrometheusQuery, ServiceConfig
+from bot.config import ServiceConfig
 from bot.errors import NotFound
 from bot.ports import (
     Component,
     HealthProbe,
-    HealthResult,
     Metrics,
     OnCallDirectory,
     PagerIncident,
-    Sample,
     StatusPage,
 )
 from bot.status.evaluation import (
@@ -42,7 +38,6 @@ from bot.status.evaluation import (
     overall,
     service_level,
     suspect_deploy,
-    with_correlation,
 )
 from bot.status.models import (
     DeployEvent,
@@ -56,7 +51,16 @@ from bot.status.models import (
     SourceStatus,
     StatusReport,
 )
-from bot.status.source_runs import SourceRun, describe_error, run_source, source_status
+from bot.status.service_checks import (
+    QueryJob,
+    ServiceAccumulator,
+    health_outcome,
+    query_outcome,
+    service_status,
+    start_health_checks,
+    start_queries,
+)
+from bot.status.source_runs import describe_error, run_source, source_status
 
 __all__ = [  # the models and the judgement keep being importable from here, as before they moved
     "RECENT_CHANGES_DAYS",
@@ -81,7 +85,6 @@ __all__ = [  # the models and the judgement keep being importable from here, as 
 ]
 
 RECENT_CHANGES_DAYS = 7
-_BACKSTOP_GRACE = 0.25  # the gatherer's own timeout on a health check, after the probe's own
 
 # --- gather_report ----------------------------------------------------------------------------------
 
@@ -98,157 +101,6 @@ def _select(services: list[ServiceConfig], scope: str | None) -> tuple[list[Serv
     if in_env:
         return in_env, wanted
     raise NotFound(f"No service or environment called `{scope.strip()}`.")
-
-
-def _public_url(url: str) -> str:
-    """The URL without credentials or query string, safe to show."""
-    parts = urlsplit(url)
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
-
-
-def _unique(name: str, taken: set[str]) -> str:
-    candidate, n = name, 2
-    while candidate in taken:
-        candidate, n = f"{name}#{n}", n + 1
-    taken.add(candidate)
-    return candidate
-
-
-@dataclass
-class _ServiceAcc:
-    """What the gatherer learns about one service while the sources come back."""
-
-    config: ServiceConfig
-    figures: list[str] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-    unknown: list[str] = field(default_factory=list)
-
-    def record(self, source: SourceStatus) -> SourceStatus:
-        if not source.ok:
-            self.unknown.append(source.name)
-        return source.model_copy(update={"service": self.config.name})
-
-
-@dataclass
-class _HealthJob:
-    acc: _ServiceAcc
-    name: str
-    env: str
-    label: str
-    task: asyncio.Task[SourceRun[HealthResult]]
-
-
-@dataclass
-class _QueryJob:
-    acc: _ServiceAcc
-    query: PrometheusQuery
-    name: str
-    main: asyncio.Task[SourceRun[Sample]]
-    base: asyncio.Task[SourceRun[Sample]] | None
-
-
-def _start_health(
-    tg: asyncio.TaskGroup,
-    acc: _ServiceAcc,
-    health: HealthProbe,
-    *,
-    env_filter: str | None,
-    deadline: float,
-    taken: set[str],
-) -> list[_HealthJob]:
-    service = acc.config
-    several = len(service.health_checks) > 1  # then names carry the environment, whatever the scope
-    checks = [(c, c.environment or service.default_env) for c in service.health_checks]
-    checks = [(c, env) for c, env in checks if env_filter is None or env.lower() == env_filter]
-    jobs: list[_HealthJob] = []
-    for check, env in checks:
-        name = _unique(f"health:{service.name}" + (f":{env}" if several else ""), taken)
-        limit = min(check.timeout_seconds, deadline)
-        call = partial(
-            health.check,
-            url=check.url,
-            expect_status=check.expect_status,
-            json_field=check.json_field,
-            expect_value=check.expect_value,
-            timeout=limit,
-        )
-        # The probe times itself out at ``limit``; the gatherer's own timeout is only a backstop.
-        task = tg.create_task(run_source(call, min(limit + _BACKSTOP_GRACE, deadline), said=limit))
-        jobs.append(_HealthJob(acc, name, env, f"health ({env})" if several else "health", task))
-    return jobs
-
-
-def _start_queries(
-    tg: asyncio.TaskGroup,
-    acc: _ServiceAcc,
-    metrics: Metrics,
-    *,
-    now: datetime,
-    deadline: float,
-    taken: set[str],
-) -> list[_QueryJob]:
-    jobs: list[_QueryJob] = []
-    for q in acc.config.prometheus:
-        name = _unique(f"prometheus:{acc.config.name}:{q.name}", taken)
-        ask = partial(metrics.instant, query=q.query, timeout=deadline, at=now)
-        main = tg.create_task(run_source(ask, deadline))
-        base = None
-        if q.baseline_query:
-            ask_base = partial(metrics.instant, query=q.baseline_query, timeout=deadline, at=now)
-            base = tg.create_task(run_source(ask_base, deadline))
-        jobs.append(_QueryJob(acc, q, name, main, base))
-    return jobs
-
-
-def _health_outcome(job: _HealthJob) -> SourceStatus:
-    service, run = job.acc.config, job.task.result()
-    result = run.value
-    if result is None:
-        return source_status(job.name, run)
-    if result.ok:
-        job.acc.figures.append(f"{job.label} {result.status_code} in {result.latency_ms or 0:.0f} ms")
-    elif result.status_code is None:  # no answer at all (timeout, refused): cmdcenter cannot tell
-        return SourceStatus(name=job.name, ok=False, reason=result.detail, duration_ms=run.duration_ms)
-    else:
-        job.acc.figures.append(f"{job.label} failing")
-        action = "check the service's logs and recent changes"
-        job.acc.findings.append(
-            Finding(
-                service=service.name,
-                source=job.name,
-                level="critical",
-                metric="health check",
-                figure=f"{job.label} {result.detail}",
-                reason=f"{_public_url(result.url)} answers but does not report healthy",
-                action=action + (", then follow the runbook" if service.runbook_url else ""),
-                runbook_url=service.runbook_url,
-                environment=job.env,
-            )
-        )
-    return source_status(job.name, run)
-
-
-def _query_outcome(job: _QueryJob) -> SourceStatus:
-    service, q = job.acc.config, job.query
-    main = job.main.result()
-    base = job.base.result() if job.base is not None else None
-    duration = max(main.duration_ms, base.duration_ms if base else 0.0)
-    if main.value is None:
-        return SourceStatus(name=job.name, ok=False, reason=main.error or "", duration_ms=duration)
-    value = main.value.value
-    baseline = base.value.value if base is not None and base.value is not None else None
-    figure = f"{q.name} {format_value(value, q.unit)}" if value is not None else f"{q.name} no data"
-    job.acc.figures.append(figure)
-    finding = evaluate_query(q, value, baseline, service=service.name, runbook_url=service.runbook_url)
-    if finding is not None:
-        job.acc.findings.append(
-            finding.model_copy(update={"source": job.name, "environment": service.default_env})
-        )
-    if base is not None and base.error is not None:
-        reason = f"baseline: {base.error}"
-        return SourceStatus(name=job.name, ok=False, reason=reason, duration_ms=duration)
-    return SourceStatus(name=job.name, ok=True, duration_ms=duration)
 
 
 def _component_finding(service: ServiceConfig, component: Component) -> Finding:
@@ -302,7 +154,7 @@ async def gather_report(
     started = loop.time()
     now = as_utc(now)
     selected, env_filter = _select(services, scope)
-    accs = [_ServiceAcc(service) for service in selected]
+    accs = [ServiceAccumulator(service) for service in selected]
     pd_ids = {s.pagerduty.service_id: s.name for s in selected if s.pagerduty.service_id}
     components = {s.statuspage_component_id: s for s in selected if s.statuspage_component_id}
     taken: set[str] = set()
@@ -312,13 +164,15 @@ async def gather_report(
         health_jobs = [
             job
             for acc in accs
-            for job in _start_health(tg, acc, health, env_filter=env_filter, deadline=deadline, taken=taken)
+            for job in start_health_checks(
+                tg, acc, health, env_filter=env_filter, deadline=deadline, taken=taken
+            )
         ]
-        query_jobs: list[_QueryJob] = []
+        query_jobs: list[QueryJob] = []
         if metrics is not None:
             for acc in accs:
                 if env_filter is None or acc.config.default_env.lower() == env_filter:
-                    query_jobs += _start_queries(tg, acc, metrics, now=now, deadline=deadline, taken=taken)
+                    query_jobs += start_queries(tg, acc, metrics, now=now, deadline=deadline, taken=taken)
         pager_task = None
         if pager is not None and pd_ids:
             ask_pager = partial(pager.open_incidents, service_ids=sorted(pd_ids))
@@ -327,8 +181,8 @@ async def gather_report(
         if statuspage is not None and components:
             status_task = tg.create_task(run_source(statuspage.components, deadline))
 
-    sources = [job.acc.record(_health_outcome(job)) for job in health_jobs]
-    sources += [job.acc.record(_query_outcome(job)) for job in query_jobs]
+    sources = [job.acc.record(health_outcome(job)) for job in health_jobs]
+    sources += [job.acc.record(query_outcome(job)) for job in query_jobs]
     incidents: list[OpenIncident] = []
     if pager_task is not None:
         pager_run = pager_task.result()
@@ -360,7 +214,7 @@ async def gather_report(
         key=lambda d: as_utc(d.deployed_at),
         reverse=True,
     )
-    statuses = [_service_status(acc, deploys, incidents, now, correlation_minutes) for acc in accs]
+    statuses = [service_status(acc, deploys, incidents, now, correlation_minutes) for acc in accs]
     attention = sorted((f for s in statuses for f in s.findings), key=lambda f: f.level != "critical")
     return StatusReport(
         generated_at=now,
@@ -373,20 +227,4 @@ async def gather_report(
         sources=sources,
         scope=scope.strip() if scope and scope.strip() else None,
         duration_ms=round((loop.time() - started) * 1000, 1),
-    )
-
-
-def _service_status(
-    acc: _ServiceAcc, deploys: list[DeployEvent], incidents: list[OpenIncident], now: datetime, window: int
-) -> ServiceStatus:
-    findings = [with_correlation(f, deploys, now, window) for f in acc.findings]
-    own_incidents = [i for i in incidents if i.service == acc.config.name]
-    return ServiceStatus(
-        name=acc.config.name,
-        level=service_level(findings, len(acc.unknown), own_incidents),
-        figures=acc.figures,
-        findings=findings,
-        unknown=acc.unknown,
-        owner_team=acc.config.owner_team,
-        runbook_url=acc.config.runbook_url,
     )
