@@ -1,4 +1,8 @@
-"""The ``/prodstatus`` domain logic (no Slack, no database); see ``bot.status.report``."""
+"""The ``/prodstatus`` domain logic (no Slack, no database).
+
+``report`` gathers (``gather_report``), ``models`` holds the data, ``evaluation`` the judgement,
+``service_checks`` one service's checks and ``source_runs`` one source's run under its timeout.
+"""
 
 from __future__ import annotations
 
