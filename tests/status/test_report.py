@@ -22,7 +22,8 @@ from bot.ports import (
     StatusPageIncident,
     StatusPageStatus,
 )
-from bot.status.report import (
+from bot.status.evaluation import correlate, evaluate_query, format_value, overall
+from bot.status.models import (
     DeployEvent,
     Finding,
     Freeze,
@@ -31,12 +32,8 @@ from bot.status.report import (
     ServiceStatus,
     SourceStatus,
     StatusReport,
-    correlate,
-    evaluate_query,
-    format_value,
-    gather_report,
-    overall,
 )
+from bot.status.report import gather_report
 
 NOW = datetime(2025, 3, 4, 12, 0, tzinfo=UTC)
 
