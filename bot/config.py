@@ -287,6 +287,11 @@ class Config(_Model):
         defaults = _default_severities()
         return {sev: value.get(sev, defaults[sev]) for sev in SEVERITIES}
 
+    def policy(self, severity: Severity) -> SeverityPolicy:
+        """What a severity means here: paging, update cadence, Statuspage, freeze (every severity has
+        one: the defaults fill in those the file leaves out)."""
+        return self.severities[severity]
+
     @model_validator(mode="after")
     def _unique_services(self) -> Config:
         names = [s.name for s in self.services]

@@ -92,9 +92,6 @@ def test_models_match_the_migrations(tmp_path: Path) -> None:
     from sqlalchemy.ext.asyncio import create_async_engine
     from sqlmodel import SQLModel
 
-    import bot.db.models
-    import bot.gonogo.models  # noqa: F401
-
     url = test_database_url(tmp_path)
     upgrade(url, "head")
 

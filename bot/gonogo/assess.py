@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from bot.gonogo.models import GateException, GateResult, GoNoGoVote
+from bot.db.models import GateException, GateResult, GoNoGoVote
 
 Verdict = Literal["go", "no_go"]
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -20,10 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.config import PrometheusQuery, ServiceConfig
-from bot.db.models import OutboxItem, ScheduledJob
+from bot.db.models import GoNoGoDecision, OutboxItem, ScheduledJob
 from bot.deps import Deps
 from bot.errors import ChatError, Conflict, DeployError, GateRefusal, ProbeError
-from bot.gonogo.models import GoNoGoDecision
 from bot.gonogo.service import (
     SYSTEM,
     DecisionView,
@@ -43,6 +41,7 @@ from bot.jobs import schedule
 from bot.outbox import enqueue
 from bot.ports import DeployResult
 from bot.releases import ledger
+from bot.tool_runs import holding_lease, run_tool
 
 log = logging.getLogger(__name__)
 
@@ -184,29 +183,24 @@ async def _schedule_watch(
 
 
 async def _run(deps: Deps, decision_id: int) -> None:
-    beat = asyncio.create_task(
-        deps.outbox.keep_lease(GoNoGoDecision, decision_id, state=("status", "deploying"), now=deps.clock.now)
+    lease = holding_lease(
+        deps.outbox, GoNoGoDecision, decision_id, state=("status", "deploying"), now=deps.clock.now
     )
-    try:
+    async with lease:
         async with deps.db.session() as session:
             decision = await load_decision(session, decision_id)
         service = deps.config.service(decision.service)
-        try:
-            if service is None or deps.deploy is None:
-                raise DeployError(f"{decision.service} is no longer set up for deploys", retryable=False)
-            result = await deps.deploy.deploy(
-                service=service, environment=decision.environment, version=decision.version, dry_run=False
-            )
-        except DeployError as exc:
-            result = DeployResult(ok=False, summary=str(exc))
-        except Exception:  # a bug: the card says so with an id, the log has the traceback
-            error_id = f"E-{uuid.uuid4().hex[:10].upper()}"
-            log.exception("deploy of %s raised unexpectedly (%s)", decision.ref, error_id)
-            result = DeployResult(ok=False, summary=f"unexpected error {error_id} (see the log)")
+        result = await run_tool(lambda: _deploy(deps, decision, service), what=f"deploy of {decision.ref}")
         figures = await canary_figures(deps, service) if result.ok and service is not None else []
         await _finish_deploy(deps, decision_id, result, figures)
-    finally:
-        beat.cancel()
+
+
+async def _deploy(deps: Deps, decision: GoNoGoDecision, service: ServiceConfig | None) -> DeployResult:
+    if service is None or deps.deploy is None:
+        raise DeployError(f"{decision.service} is no longer set up for deploys", retryable=False)
+    return await deps.deploy.deploy(
+        service=service, environment=decision.environment, version=decision.version, dry_run=False
+    )
 
 
 async def canary_figures(deps: Deps, service: ServiceConfig) -> list[CanaryFigure]:

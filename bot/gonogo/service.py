@@ -26,24 +26,21 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from bot import chat_ops
+from bot import cards, chat_ops
 from bot.config import ServiceConfig
-from bot.db.models import AuditLog, OutboxItem, ScheduledJob
+from bot.db.models import LIVE, AuditLog, GateException, GateResult, GoNoGoDecision, GoNoGoVote, ScheduledJob
 from bot.deps import Deps
-from bot.errors import ChatError, Conflict, DeployError, GateRefusal, NotFound, PermissionDenied
+from bot.errors import Conflict, DeployError, GateRefusal, NotFound, PermissionDenied
 from bot.gonogo import gates as g
 from bot.gonogo.assess import Assessment, ExceptionView, assess
-from bot.gonogo.models import LIVE, GateException, GateResult, GoNoGoDecision, GoNoGoVote
 from bot.gonogo.parse import Decide, RequestException
 from bot.jobs import cancel as cancel_jobs
 from bot.jobs import schedule
-from bot.outbox import enqueue
 from bot.render import RenderedMessage
 
 log = logging.getLogger(__name__)
 
 SYSTEM = "cmdcenter"
-POST_CARD, UPDATE_CARD = "gonogo.post_card", "gonogo.update_card"
 OBJECTION_JOB, EXPIRY_JOB = "gonogo.objection", "gonogo.exception_expired"
 VOTABLE = ("open", "objection", "go")
 
@@ -291,16 +288,7 @@ async def announce(
 
 async def card_step(session: AsyncSession, decision: GoNoGoDecision, *, first: bool = False) -> None:
     """Record posting the card (``first``) or redrawing it from the stored state at delivery time."""
-    decision.card_version += 1
-    await session.flush()
-    await enqueue(
-        session,
-        key=f"gonogo:{decision.id}:card:{decision.card_version}",
-        op=POST_CARD if first else UPDATE_CARD,
-        target="slack",
-        payload={"decision_id": decision.id},
-        ordering_key=f"gonogo:{decision.id}",
-    )
+    await cards.record_step(session, GONOGO_CARD, decision, first=first)
 
 
 def title(decision: GoNoGoDecision) -> str:
@@ -683,27 +671,13 @@ async def render_card(deps: Deps, decision_id: int) -> tuple[GoNoGoDecision, Ren
     return decision, deps.renderer.message("gonogo/card", view=view, actions=Action)
 
 
-async def _post_card(deps: Deps, item: OutboxItem) -> dict[str, Any]:
-    decision, message = await render_card(deps, int(item.payload["decision_id"]))
-    if decision.message_ts is not None:
-        return {"ts": decision.message_ts}
-    posted = await deps.chat.post_message(
-        channel=deps.config.slack.release_channel, text=message.text, blocks=message.blocks
-    )
-    async with deps.db.session() as session:
-        stored = await load_decision(session, decision.id or 0)
-        stored.channel_id, stored.message_ts = posted.channel, posted.ts
-    return {"channel": posted.channel, "ts": posted.ts}
+async def _render(deps: Deps, decision: GoNoGoDecision) -> RenderedMessage:
+    return (await render_card(deps, decision.id or 0))[1]
 
 
-async def _update_card(deps: Deps, item: OutboxItem) -> dict[str, Any]:
-    decision, message = await render_card(deps, int(item.payload["decision_id"]))
-    if decision.channel_id is None or decision.message_ts is None:
-        raise ChatError(f"the card of {decision.ref} is not posted yet", retryable=True)
-    await deps.chat.update_message(
-        channel=decision.channel_id, ts=decision.message_ts, text=message.text, blocks=message.blocks
-    )
-    return {"status": decision.status, "verdict": decision.verdict}
+GONOGO_CARD = cards.Card(
+    "gonogo", GoNoGoDecision, "decision_id", _render, lambda deps, _: [deps.config.slack.release_channel]
+)
 
 
 # --- jobs and wiring ---------------------------------------------------------------------------------------
@@ -724,19 +698,12 @@ async def _objection_over(deps: Deps, job: ScheduledJob) -> None:
 
 
 def register(deps: Deps) -> None:
-    async def post_card(item: OutboxItem) -> dict[str, Any]:
-        return await _post_card(deps, item)
-
-    async def update_card(item: OutboxItem) -> dict[str, Any]:
-        return await _update_card(deps, item)
-
     async def objection_over(job: ScheduledJob) -> None:
         await _objection_over(deps, job)
 
     async def exception_expired(job: ScheduledJob) -> None:
         await _exception_expired(deps, job)
 
-    deps.outbox.register(POST_CARD, post_card)
-    deps.outbox.register(UPDATE_CARD, update_card)
+    GONOGO_CARD.wire(deps)
     deps.jobs.register(OBJECTION_JOB, objection_over)
     deps.jobs.register(EXPIRY_JOB, exception_expired)

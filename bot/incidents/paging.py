@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
 from bot import chat_ops, jobs
+from bot.config import SeverityPolicy
 from bot.db.models import Incident, OutboxItem, TimelineEntry
 from bot.deps import Deps
 from bot.errors import NotFound, PagerError, UsageError
@@ -30,8 +31,8 @@ def dedup_key(incident: Incident, service: str | None = None) -> str:
     return f"{base}-{service}" if service and service != incident.service else base
 
 
-def _policy(deps: Deps, incident: Incident) -> Any:
-    return deps.config.severities.get(incident.severity)  # type: ignore[call-overload]
+def _policy(deps: Deps, incident: Incident) -> SeverityPolicy:
+    return deps.config.policy(incident.severity)
 
 
 async def record_page(

@@ -50,7 +50,7 @@ async def render(deps: Deps, incident_id: int) -> tuple[Incident, str]:
         incident = await get_incident(session, incident_id)
         entries = await timeline(session, incident_id)
     items = await action_items(deps, incident_id)
-    policy = deps.config.severities.get(incident.severity)  # type: ignore[call-overload]
+    policy = deps.config.policy(incident.severity)
     text = deps.renderer.document(
         "postmortem/draft",
         incident=incident,

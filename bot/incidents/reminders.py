@@ -22,7 +22,7 @@ def _prefix(incident: Incident) -> str:
 
 
 def cadence(deps: Deps, incident: Incident) -> timedelta | None:
-    policy = deps.config.severities.get(incident.severity)  # type: ignore[call-overload]
+    policy = deps.config.policy(incident.severity)
     minutes = policy.update_minutes if policy else None
     return timedelta(minutes=minutes) if minutes else None
 

@@ -29,8 +29,7 @@ EDIT_VIEW = "statuspage_edit_view"
 
 
 def _public_status(incident: Incident) -> StatusPageStatus:
-    status = incident.status
-    return status if status in ("investigating", "identified", "monitoring", "resolved") else "investigating"  # type: ignore[return-value]
+    return incident.status
 
 
 def _components(deps: Deps, incident: Incident) -> dict[str, ComponentStatus]:
@@ -39,7 +38,7 @@ def _components(deps: Deps, incident: Incident) -> dict[str, ComponentStatus]:
         return {}
     if incident.status == "resolved":
         return {service.statuspage_component_id: "operational"}
-    policy = deps.config.severities.get(incident.severity)  # type: ignore[call-overload]
+    policy = deps.config.policy(incident.severity)
     status = policy.component_status if policy else None
     return {service.statuspage_component_id: status} if status else {}
 
@@ -246,7 +245,7 @@ def register(deps: Deps) -> None:
         if incident.statuspage_incident_id is None and found is None:
             public = await deps.statuspage.create_incident(
                 name=str(deps.renderer.document("statuspage/name", incident=incident)).strip(),
-                status=draft.status,  # type: ignore[arg-type]
+                status=draft.status,
                 body=draft.body,
                 components=components,
                 key=create_key,
@@ -254,7 +253,7 @@ def register(deps: Deps) -> None:
         else:
             public = await deps.statuspage.update_incident(
                 incident_id=incident.statuspage_incident_id or (found.id if found else ""),
-                status=draft.status,  # type: ignore[arg-type]
+                status=draft.status,
                 body=draft.body,
                 components=components,
             )

@@ -9,7 +9,6 @@ a session and never commit; ``report_deploy`` and the readers are whole transact
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.exc import IntegrityError
@@ -17,14 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from bot import chat_ops
-from bot.db.models import Incident, ReleaseRecord
+from bot.db.models import Incident, ReleaseKind, ReleaseRecord, ReleaseStatus
 from bot.deps import Deps
 from bot.errors import NotFound
 from bot.incidents.store import add_timeline
 from bot.ports import Release
 from bot.releases.freeze import ActiveFreeze, freezes_covering
 
-LedgerStatus = Literal["started", "succeeded", "failed", "cancelled", "unknown"]
+LedgerStatus = ReleaseStatus
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "unknown"})
 _STATUS_ALIASES = {
     "start": "started",
@@ -52,12 +51,12 @@ class LedgerEntry(BaseModel):
     id: int
     service: str
     environment: str
-    kind: str
+    kind: ReleaseKind
     version: str
     revision: str = ""
     commit: str | None = None
     previous_version: str | None = None
-    status: str
+    status: ReleaseStatus
     source: str
     actor: str = ""
     tool: str = ""
@@ -120,9 +119,9 @@ async def record(
     key: str,
     service: str,
     environment: str,
-    kind: str,
+    kind: ReleaseKind,
     version: str,
-    status: str,
+    status: ReleaseStatus,
     source: str,
     at: datetime,
     revision: str = "",
@@ -160,7 +159,13 @@ async def record(
 
 
 async def finish(
-    session: AsyncSession, *, key: str, status: str, at: datetime, summary: str = "", url: str | None = None
+    session: AsyncSession,
+    *,
+    key: str,
+    status: ReleaseStatus,
+    at: datetime,
+    summary: str = "",
+    url: str | None = None,
 ) -> ReleaseRecord | None:
     """Set the outcome of the row with ``key``; None when there is no such row."""
     row = await by_key(session, key)

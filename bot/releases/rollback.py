@@ -28,7 +28,6 @@ import asyncio
 import logging
 import re
 import statistics
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,13 +35,12 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 
-from bot import chat_ops
+from bot import cards, chat_ops
 from bot.config import ArgoCDDeploy, HealthCheck, ServiceConfig
 from bot.context import Reply
-from bot.db.models import Incident, OutboxItem, RollbackRequest, ScheduledJob
+from bot.db.models import Incident, OutboxItem, RollbackRequest, RollbackState, ScheduledJob
 from bot.deps import Deps
 from bot.errors import ChatError, Conflict, DeployError, NotFound, Unavailable, UsageError, UserError
 from bot.incidents.store import add_timeline
@@ -52,6 +50,7 @@ from bot.outbox import enqueue
 from bot.ports import DeployResult, DeployTool, HealthResult, Release
 from bot.releases import freeze, ledger
 from bot.render import RenderedMessage
+from bot.tool_runs import holding_lease, run_tool
 
 log = logging.getLogger(__name__)
 
@@ -469,7 +468,7 @@ async def _close(
     deps: Deps,
     row: RollbackRequest,
     *,
-    state: str,
+    state: RollbackState,
     by: str | None = None,
     note: str = "",
 ) -> None:
@@ -505,26 +504,7 @@ async def _eta(session: AsyncSession, row: RollbackRequest) -> timedelta | None:
 
 
 async def _card_step(session: AsyncSession, row: RollbackRequest, *, first: bool = False) -> None:
-    """Record posting the card (``first``) or updating it to the row's state at delivery time.
-
-    ``card_version`` is incremented in SQL, so concurrent changes each get their own update."""
-    await session.flush()
-    bumped = await session.execute(
-        sa.update(RollbackRequest)
-        .where(col(RollbackRequest.id) == row.id)
-        .values(card_version=col(RollbackRequest.card_version) + 1)
-        .returning(col(RollbackRequest.card_version))
-    )
-    version = bumped.scalar_one()
-    set_committed_value(row, "card_version", version)
-    await enqueue(
-        session,
-        key=f"rollback:{row.id}:card:{version}",
-        op="rollback.post_card" if first else "rollback.update_card",
-        target="slack",
-        payload={"rollback_id": row.id},
-        ordering_key=f"rollback:{row.id}",
-    )
+    await cards.record_step(session, ROLLBACK_CARD, row, first=first)
 
 
 async def render_card(deps: Deps, row: RollbackRequest) -> RenderedMessage:
@@ -541,37 +521,12 @@ async def render_card(deps: Deps, row: RollbackRequest) -> RenderedMessage:
     )
 
 
-async def _post_card(deps: Deps, item: OutboxItem) -> dict[str, Any]:
-    async with deps.db.session() as session:
-        row = await _load(session, item.payload["rollback_id"])
-    if row.message_ts is not None:
-        return {"ts": row.message_ts}
-    msg = await render_card(deps, row)
-    try:
-        posted = await deps.chat.post_message(channel=row.origin_channel, text=msg.text, blocks=msg.blocks)
-    except ChatError as exc:
-        if exc.retryable:
-            raise
-        # Not a channel the bot can post in (a DM between people, a private channel): the release channel.
-        posted = await deps.chat.post_message(
-            channel=deps.config.slack.release_channel, text=msg.text, blocks=msg.blocks
-        )
-    async with deps.db.session() as session:
-        stored = await _load(session, row.id or 0)
-        stored.channel_id, stored.message_ts = posted.channel, posted.ts
-    return {"channel": posted.channel, "ts": posted.ts}
+def _card_channels(deps: Deps, row: RollbackRequest) -> list[str]:
+    """Where the request was made, else (a DM between people, a private channel) the release channel."""
+    return [row.origin_channel, deps.config.slack.release_channel]
 
 
-async def _update_card(deps: Deps, item: OutboxItem) -> dict[str, Any]:
-    async with deps.db.session() as session:
-        row = await _load(session, item.payload["rollback_id"])
-    if row.channel_id is None or row.message_ts is None:
-        raise ChatError(f"the card of {row.ref} is not posted yet", retryable=True)
-    msg = await render_card(deps, row)
-    await deps.chat.update_message(
-        channel=row.channel_id, ts=row.message_ts, text=msg.text, blocks=msg.blocks
-    )
-    return {"state": row.state, "health": row.health}
+ROLLBACK_CARD = cards.Card("rollback", RollbackRequest, "rollback_id", render_card, _card_channels)
 
 
 # --- running ---------------------------------------------------------------------------------------------
@@ -630,21 +585,14 @@ async def _schedule_watchdog(
 
 async def run(deps: Deps, rollback_id: int) -> None:
     """Call the tool (the row is ``running`` and ours), then record the outcome."""
-    beat = asyncio.create_task(
-        deps.outbox.keep_lease(RollbackRequest, rollback_id, state=("state", "running"), now=deps.clock.now)
+    lease = holding_lease(
+        deps.outbox, RollbackRequest, rollback_id, state=("state", "running"), now=deps.clock.now
     )
-    try:
+    async with lease:
         async with deps.db.session() as session:
             row = await _load(session, rollback_id)
         notes: list[str] = []
-        try:
-            result = await _call_tool(deps, row, notes)
-        except DeployError as exc:
-            result = DeployResult(ok=False, summary=str(exc))
-        except Exception:  # a bug: the card says so with an id, the log has the traceback
-            error_id = f"E-{uuid.uuid4().hex[:10].upper()}"
-            log.exception("rollback %s raised unexpectedly (%s)", row.ref, error_id)
-            result = DeployResult(ok=False, summary=f"unexpected error {error_id} (see the log)")
+        result = await run_tool(lambda: _call_tool(deps, row, notes), what=f"rollback {row.ref}")
         for attempt in range(FINISH_ATTEMPTS):  # the tool ran: keep trying to record how it went
             try:
                 await _finish(deps, rollback_id, result, notes)
@@ -652,8 +600,6 @@ async def run(deps: Deps, rollback_id: int) -> None:
             except Unavailable:
                 log.warning("%s: database unavailable; recording the outcome again shortly", row.ref)
                 await asyncio.sleep(min(30.0, 0.5 * 2**attempt))
-    finally:
-        beat.cancel()
 
 
 async def _call_tool(deps: Deps, row: RollbackRequest, notes: list[str]) -> DeployResult:
@@ -834,7 +780,9 @@ async def _watchdog(deps: Deps, job: ScheduledJob) -> None:
             await _schedule_watchdog(session, deps, row, attempt=attempt + 1)
 
 
-async def _gave_up(deps: Deps, item: OutboxItem, *, state: str, why: str, card: bool = True) -> None:
+async def _gave_up(
+    deps: Deps, item: OutboxItem, *, state: RollbackState, why: str, card: bool = True
+) -> None:
     """A step of a rollback that never ran failed for good: free the service and say why."""
     async with deps.db.session() as session:
         row = await _load(session, int(item.payload["rollback_id"]))
@@ -849,12 +797,6 @@ async def _gave_up(deps: Deps, item: OutboxItem, *, state: str, why: str, card: 
 
 
 def register(deps: Deps) -> None:
-    async def post_card(item: OutboxItem) -> dict[str, Any]:
-        return await _post_card(deps, item)
-
-    async def update_card(item: OutboxItem) -> dict[str, Any]:
-        return await _update_card(deps, item)
-
     async def execute(item: OutboxItem) -> dict[str, Any]:
         rollback_id = int(item.payload["rollback_id"])
         if not await _claim(deps, rollback_id):
@@ -874,8 +816,7 @@ def register(deps: Deps) -> None:
     async def execute_failed(item: OutboxItem) -> None:
         await _gave_up(deps, item, state="failed", why="it could not be started")
 
-    deps.outbox.register("rollback.post_card", post_card, on_failure=card_failed)
-    deps.outbox.register("rollback.update_card", update_card)
+    ROLLBACK_CARD.wire(deps, on_post_failure=card_failed)
     deps.outbox.register("rollback.execute", execute, on_failure=execute_failed)
     deps.outbox.register("rollback.health", check_health)
     deps.jobs.register("rollback.watchdog", watchdog)

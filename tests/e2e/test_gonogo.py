@@ -17,8 +17,7 @@ from typing import Any
 
 import pytest
 
-from bot.db.models import AuditLog, ReleaseRecord
-from bot.gonogo.models import GateException, GateResult, GoNoGoDecision, GoNoGoVote
+from bot.db.models import AuditLog, GateException, GateResult, GoNoGoDecision, GoNoGoVote, ReleaseRecord
 from bot.sandbox.github_checks_fake import GitHubChecksFake
 from bot.sandbox.health_fake import HealthFake
 from bot.sandbox.prometheus_fake import PrometheusFake

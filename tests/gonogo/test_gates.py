@@ -19,11 +19,10 @@ from bot.adapters.prometheus import PrometheusMetrics
 from bot.clock import FakeClock
 from bot.config import Config, parse_config
 from bot.db.engine import Database
-from bot.db.models import DeployFreeze
+from bot.db.models import DeployFreeze, GateException, GateResult, GoNoGoVote
 from bot.deps import Deps
 from bot.gonogo import gates as g
 from bot.gonogo.assess import assess, tally
-from bot.gonogo.models import GateException, GateResult, GoNoGoVote
 from bot.sandbox.github_checks_fake import GitHubChecksFake
 from bot.sandbox.health_fake import HealthFake
 from bot.sandbox.prometheus_fake import PrometheusFake

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.db.models import GateException, GateResult, GoNoGoDecision, GoNoGoVote
 from bot.gonogo.assess import ExceptionView, assess
 from bot.gonogo.deploy import CanaryFigure
-from bot.gonogo.models import GateException, GateResult, GoNoGoDecision, GoNoGoVote
 from bot.gonogo.service import Action, DecisionView, StatusView
 from bot.render import RenderedMessage, Renderer
 from bot.sandbox._slack_blocks import validate_blocks

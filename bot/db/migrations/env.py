@@ -10,8 +10,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
-import bot.db.models
-import bot.gonogo.models  # noqa: F401 - the /gonogo tables (migration 0004)
+import bot.db.models  # noqa: F401 - every table, for autogenerate
 
 target_metadata = SQLModel.metadata
 

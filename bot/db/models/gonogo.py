@@ -14,18 +14,17 @@ GO or deploying: one live decision per service and environment.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Literal
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from bot.db.models import UTCDateTime
+from bot.db.models._types import UTCDateTime, ts
 
-LIVE = ("open", "objection", "go", "deploying")
-
-
-def _ts() -> Any:
-    return Field(default=None, sa_type=UTCDateTime, nullable=True)
+DecisionStatus = Literal["open", "objection", "go", "deploying", "deployed", "rejected", "superseded"]
+LIVE: tuple[DecisionStatus, ...] = ("open", "objection", "go", "deploying")
+Verdict = Literal["go", "no_go"]
+GateStatus = Literal["pass", "fail", "error"]
 
 
 class GoNoGoDecision(SQLModel, table=True):
@@ -37,9 +36,9 @@ class GoNoGoDecision(SQLModel, table=True):
     version: str
     requested_by: str
     origin_channel: str = ""
-    status: str = Field(default="open", index=True)
+    status: DecisionStatus = Field(default="open", index=True, sa_type=sa.String)
     active_key: str | None = Field(default=None, unique=True)
-    verdict: str = "no_go"  # go | no_go, as of verdict_at
+    verdict: Verdict = Field(default="no_go", sa_type=sa.String)
     blockers: list[str] = Field(default_factory=list, sa_type=sa.JSON)  # what stands in the way
     waived: list[int] = Field(default_factory=list, sa_type=sa.JSON)  # exception ids applied
     evaluation: int = 0  # the latest round of gate results (Re-check adds one)
@@ -52,8 +51,8 @@ class GoNoGoDecision(SQLModel, table=True):
     message_ts: str | None = None
     card_version: int = 0
     changes: int = 0  # status changes so far: keys each announcement once per change
-    objection_until: datetime | None = _ts()
-    go_at: datetime | None = _ts()
+    objection_until: datetime | None = ts()
+    go_at: datetime | None = ts()
     superseded_by: int | None = None
     deploy_attempts: int = 0
     deployed_by: str | None = None
@@ -61,13 +60,13 @@ class GoNoGoDecision(SQLModel, table=True):
     deploy_summary: str = ""
     deploy_output: str = ""
     deploy_url: str | None = None
-    deploy_started_at: datetime | None = _ts()
-    deploy_finished_at: datetime | None = _ts()
+    deploy_started_at: datetime | None = ts()
+    deploy_finished_at: datetime | None = ts()
     lease_owner: str | None = None
-    lease_until: datetime | None = _ts()
+    lease_until: datetime | None = ts()
     created_at: datetime = Field(sa_type=UTCDateTime)
-    evaluated_at: datetime | None = _ts()
-    closed_at: datetime | None = _ts()
+    evaluated_at: datetime | None = ts()
+    closed_at: datetime | None = ts()
 
     @property
     def ref(self) -> str:
@@ -93,7 +92,7 @@ class GateResult(SQLModel, table=True):
     gate: str  # the gate's key (``ci-summary``, ``change_window``)
     name: str  # shown on the card
     kind: str
-    status: str  # pass | fail | error
+    status: GateStatus = Field(sa_type=sa.String)
     advisory: bool = False
     evidence: str = ""
     duration_ms: int = 0
