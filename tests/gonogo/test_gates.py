@@ -21,10 +21,10 @@ from bot.config import Config, parse_config
 from bot.gonogo import gates as g
 from bot.gonogo.assess import assess, tally
 from bot.gonogo.models import GateException, GateResult, GoNoGoVote
-from bot.sandbox.github_checks_fake import GitHubChecksFake
-from bot.sandbox.health_fake import HealthFake
-from bot.sandbox.prometheus_fake import PrometheusFake
 from bot.sandbox.server import RunningServer, serve_in_thread
+from bot.sandbox.vendors.github_checks import GitHubChecksFake
+from bot.sandbox.vendors.health import HealthFake
+from bot.sandbox.vendors.prometheus import PrometheusFake
 from bot.settings import Settings
 
 TOKEN = "ghp-unit"

@@ -33,10 +33,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from bot.sandbox._slack_blocks import MAX_MESSAGE_TEXT, validate_blocks
-from bot.sandbox._slack_context import ApiError
-from bot.sandbox._slack_dispatch import ApiDispatcher
-from bot.sandbox._slack_models import (
+from bot.sandbox.server import RunningServer, serve_in_thread
+from bot.sandbox.slack._blocks import MAX_MESSAGE_TEXT, validate_blocks
+from bot.sandbox.slack._context import ApiError
+from bot.sandbox.slack._dispatch import ApiDispatcher
+from bot.sandbox.slack._models import (
     APP_ID,
     BOT_ID,
     BOT_USER_ID,
@@ -54,9 +55,8 @@ from bot.sandbox._slack_models import (
     Usergroup,
     View,
 )
-from bot.sandbox._slack_spec import JSON_ARGS, SlackApiSpec, load_spec
-from bot.sandbox._slack_workspace import SlackWorkspace
-from bot.sandbox.server import RunningServer, serve_in_thread
+from bot.sandbox.slack._spec import JSON_ARGS, SlackApiSpec, load_spec
+from bot.sandbox.slack._workspace import SlackWorkspace
 
 __all__ = [
     "APP_ID",

@@ -8,7 +8,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
-from bot.sandbox._slack_models import (
+from bot.sandbox.slack._models import (
     APP_ID,
     BASE_TIME,
     BOT_ID,

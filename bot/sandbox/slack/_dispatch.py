@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.sandbox._slack_context import ApiError, Handler, MethodContext
-from bot.sandbox._slack_methods_messages import MESSAGE_HANDLERS
-from bot.sandbox._slack_methods_other import OTHER_HANDLERS
-from bot.sandbox._slack_models import Call, Fault, JsonDict
-from bot.sandbox._slack_spec import SlackApiSpec
-from bot.sandbox._slack_workspace import SlackWorkspace
+from bot.sandbox.slack._context import ApiError, Handler, MethodContext
+from bot.sandbox.slack._methods_messages import MESSAGE_HANDLERS
+from bot.sandbox.slack._methods_other import OTHER_HANDLERS
+from bot.sandbox.slack._models import Call, Fault, JsonDict
+from bot.sandbox.slack._spec import SlackApiSpec
+from bot.sandbox.slack._workspace import SlackWorkspace
 
 HANDLERS: dict[str, Handler] = {**MESSAGE_HANDLERS, **OTHER_HANDLERS}
 
