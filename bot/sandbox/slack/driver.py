@@ -23,8 +23,8 @@ from urllib.parse import parse_qsl, urlencode
 import httpx
 
 from bot.sandbox.slack._models import APP_ID, TEAM_DOMAIN, TEAM_ID, JsonDict, View
+from bot.sandbox.slack._responses import record_ack_reply
 from bot.sandbox.slack._workspace import SlackWorkspace
-from bot.sandbox.slack.emulator import record_ack_reply
 
 FORM = "application/x-www-form-urlencoded"
 

@@ -25,7 +25,7 @@ from email.message import Message as EmailMessage
 from email.parser import BytesParser
 from email.policy import HTTP
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
@@ -34,7 +34,6 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot.sandbox.server import RunningServer, serve_in_thread
-from bot.sandbox.slack._blocks import MAX_MESSAGE_TEXT, validate_blocks
 from bot.sandbox.slack._context import ApiError
 from bot.sandbox.slack._dispatch import ApiDispatcher
 from bot.sandbox.slack._models import (
@@ -50,11 +49,11 @@ from bot.sandbox.slack._models import (
     File,
     JsonDict,
     Message,
-    ResponseTarget,
     User,
     Usergroup,
     View,
 )
+from bot.sandbox.slack._responses import apply_response, record_ack_reply, response_problems
 from bot.sandbox.slack._spec import JSON_ARGS, SlackApiSpec, load_spec
 from bot.sandbox.slack._workspace import SlackWorkspace
 
@@ -78,6 +77,7 @@ __all__ = [
     "Usergroup",
     "View",
     "build_slack_emulator",
+    "record_ack_reply",
     "start_slack_emulator",
 ]
 
@@ -251,11 +251,11 @@ class _EmulatorApp:
             if uses > MAX_RESPONSE_URL_USES:
                 self.ws.add_violation(f"response_url: used {len(posted)} times (max {MAX_RESPONSE_URL_USES})")
                 return PlainTextResponse("used_url", status_code=404)
-            problems = _response_problems(body)
+            problems = response_problems(body)
             if problems:
                 self.ws.add_violation("response_url: " + "; ".join(problems))
                 return PlainTextResponse("invalid_blocks", status_code=400)
-            _apply_response(self.ws, target, body)
+            apply_response(self.ws, target, body)
         return JSONResponse({"ok": True})
 
 
@@ -339,76 +339,3 @@ def _bearer_token(request: Request) -> str | None:
 def _pop_token(args: JsonDict) -> str | None:
     token = args.pop("token", None)
     return str(token) if token else None
-
-
-# --- response URLs ------------------------------------------------------------------------------
-
-
-def record_ack_reply(ws: SlackWorkspace, response_url: str, body: bytes, content_type: str) -> None:
-    """A slash command's ack with a body: Slack shows it as it would a first ``response_url`` reply
-    (https://api.slack.com/interactivity/slash-commands#responding_immediate_response), so it is
-    checked and recorded with those. An empty ack shows nothing."""
-    if not body.strip():
-        return
-    token = response_url.rstrip("/").rsplit("/", 1)[-1]
-    reply: Any
-    if "json" in content_type:
-        try:
-            reply = json.loads(body)
-        except ValueError:
-            reply = None
-    else:
-        reply = {"text": body.decode("utf-8", "replace")}
-    with ws.lock:
-        target = ws.response_targets.get(token)
-        if target is None:
-            return
-        if not isinstance(reply, dict):
-            ws.add_violation("slash command ack: a JSON body must be an object")
-            return
-        if "text" not in reply and "blocks" not in reply:
-            return  # no message in it (an ack such as {"ok": true}): nothing is shown
-        ws.ack_replies.add(token)
-        ws.response_urls.setdefault(token, []).insert(0, reply)
-        problems = _response_problems(reply)
-        if problems:
-            ws.add_violation("slash command ack: " + "; ".join(problems))
-            return
-        _apply_response(ws, target, reply)
-
-
-def _response_problems(body: JsonDict) -> list[str]:
-    problems = []
-    text = body.get("text", "")
-    if not isinstance(text, str) or len(text) > MAX_MESSAGE_TEXT:
-        problems.append(f"text must be a string of at most {MAX_MESSAGE_TEXT} chars")
-    if body.get("blocks") is not None:
-        problems.extend(validate_blocks(body["blocks"], surface="message"))
-    if body.get("response_type", "ephemeral") not in ("ephemeral", "in_channel"):
-        problems.append(f"response_type must be 'ephemeral' or 'in_channel', got {body['response_type']!r}")
-    return problems
-
-
-def _apply_response(ws: SlackWorkspace, target: ResponseTarget, body: JsonDict) -> None:
-    text, blocks = str(body.get("text", "")), body.get("blocks")
-    original = ws.find_message(target.channel, target.message_ts) if target.message_ts else None
-    if _truthy(body.get("delete_original")):
-        if original is not None:
-            original.deleted = True
-        return
-    if _truthy(body.get("replace_original")) and original is not None:
-        original.text = text
-        original.blocks = list(blocks or [])
-        original.edited = {"user": BOT_USER_ID, "ts": ws.next_ts()}
-        return
-    if body.get("response_type") == "in_channel":
-        thread_ts = body.get("thread_ts")
-        ws.post_message(
-            target.channel, text=text, blocks=blocks, thread_ts=str(thread_ts) if thread_ts else None
-        )
-        return
-    ws.ephemerals.append(Ephemeral(ws.next_ts(), target.channel, target.user, text, list(blocks or [])))
-
-
-def _truthy(value: Any) -> bool:
-    return value is True or str(value).lower() in ("true", "1")
