@@ -1,4 +1,5 @@
-"""A local Slack workspace emulator: a fake Slack Web API server backed by :class:`SlackWorkspace`.
+"""A local Slack workspace emulator: a fake Slack Web API server backed by :class:`SlackWorkspace`,
+with Socket Mode.
 
     ws = SlackWorkspace()
     with start_slack_emulator(ws) as slack:
@@ -6,12 +7,22 @@
         ...
     assert ws.violations == []
 
+A Bolt app in Socket Mode connects with the emulator's app-level token (``slack.app_token``) and a
+web client on ``slack.api_url``; ``slack.socket_mode.deliver(...)`` then sends it envelopes:
+
+    handler = AsyncSocketModeHandler(app, slack.app_token, web_client=app.client)
+    await handler.connect_async()
+    ...
+    slack.socket_mode.disconnect("refresh_requested")   # the app reconnects by itself
+
 Routes of the app built by :func:`build_slack_emulator`:
 
 - ``GET|POST /api/{method}``: the Web API (form, multipart or JSON bodies, args in the query too);
 - ``POST /upload/{file_id}``: the upload URLs handed out by ``files.getUploadURLExternal``;
 - ``POST /response_url/{token}``: response URLs from ``workspace.new_response_url``;
-- ``GET /files/{file_id}/{filename}``: ``url_private`` downloads (bot token required).
+- ``GET /files/{file_id}/{filename}``: ``url_private`` downloads (bot token required);
+- ``WEBSOCKET /link/?ticket=…``: Socket Mode, at the URLs ``apps.connections.open`` hands out
+  (app-level token required; see ``_socket_mode.py`` for the protocol and the redelivery rules).
 
 Every request that breaks Slack's rules is answered like Slack would and also appended to
 ``workspace.violations``; state-dependent errors (``name_taken``, ``already_in_channel``…) are
@@ -31,7 +42,7 @@ from urllib.parse import parse_qsl
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from bot.sandbox.server import RunningServer, serve_in_thread
 from bot.sandbox.slack._context import ApiError
@@ -45,15 +56,19 @@ from bot.sandbox.slack._models import (
     Bookmark,
     Call,
     Channel,
+    Envelope,
+    EnvelopeAck,
     Ephemeral,
     File,
     JsonDict,
     Message,
+    SocketConnection,
     User,
     Usergroup,
     View,
 )
 from bot.sandbox.slack._responses import apply_response, record_ack_reply, response_problems
+from bot.sandbox.slack._socket_mode import Delivery, DeliveryOutcome, SocketModeServer
 from bot.sandbox.slack._spec import JSON_ARGS, SlackApiSpec, load_spec
 from bot.sandbox.slack._workspace import SlackWorkspace
 
@@ -61,6 +76,7 @@ __all__ = [
     "APP_ID",
     "BOT_ID",
     "BOT_USER_ID",
+    "DEFAULT_APP_TOKEN",
     "DEFAULT_BOT_TOKEN",
     "TEAM_DOMAIN",
     "TEAM_ID",
@@ -68,11 +84,17 @@ __all__ = [
     "Bookmark",
     "Call",
     "Channel",
+    "Delivery",
+    "DeliveryOutcome",
+    "Envelope",
+    "EnvelopeAck",
     "Ephemeral",
     "File",
     "Message",
     "SlackEmulator",
     "SlackWorkspace",
+    "SocketConnection",
+    "SocketModeServer",
     "User",
     "Usergroup",
     "View",
@@ -83,6 +105,7 @@ __all__ = [
 
 MAX_RESPONSE_URL_USES = 5
 DEFAULT_BOT_TOKEN = "xoxb-test"  # noqa: S105 - the emulator's fake token, not a secret
+DEFAULT_APP_TOKEN = "xapp-1-A0001-1-test"  # noqa: S105 - the emulator's fake app-level token
 
 
 class HasUrl(Protocol):
@@ -101,19 +124,21 @@ def build_slack_emulator(
     workspace: SlackWorkspace,
     *,
     bot_token: str = DEFAULT_BOT_TOKEN,
+    app_token: str = DEFAULT_APP_TOKEN,
     base_url_holder: HasUrl | None = None,
     spec: SlackApiSpec | None = None,
 ) -> Starlette:
     """The emulator as an ASGI app.
 
-    URLs it hands out (upload URLs, permalinks, ``url_private``) start with
+    URLs it hands out (upload URLs, permalinks, ``url_private``, Socket Mode URLs) start with
     ``base_url_holder.url``, else ``workspace.base_url``, else the request's own base URL.
     """
-    return _EmulatorApp(workspace, bot_token, base_url_holder, spec or load_spec()).starlette()
+    return _EmulatorApp(workspace, bot_token, app_token, base_url_holder, spec or load_spec()).starlette()
 
 
 class SlackEmulator:
-    """A running emulator: ``workspace``, ``url``, ``api_url`` (for ``AsyncWebClient(base_url=...)``)."""
+    """A running emulator: ``workspace``, ``url``, ``api_url`` (for ``AsyncWebClient(base_url=...)``),
+    ``bot_token``, ``app_token`` and ``socket_mode`` (deliveries, disconnects: :class:`SocketModeServer`)."""
 
     def __init__(self, app: _EmulatorApp, server: RunningServer) -> None:
         self._app = app
@@ -127,8 +152,18 @@ class SlackEmulator:
     def bot_token(self) -> str:
         return self._app.bot_token
 
+    @property
+    def app_token(self) -> str:
+        """The app-level token (``xapp-…``) ``apps.connections.open`` accepts."""
+        return self._app.app_token
+
+    @property
+    def socket_mode(self) -> SocketModeServer:
+        return self._app.socket_mode
+
     def reset(self, workspace: SlackWorkspace | None = None) -> SlackWorkspace:
-        """Serve a fresh (or the given) workspace from now on, e.g. per test with a per-module server."""
+        """Serve a fresh (or the given) workspace from now on, e.g. per test with a per-module server
+        (Socket Mode connections are closed and what was pending for them is dropped)."""
         fresh = workspace or SlackWorkspace()
         fresh.base_url = self.url
         self._app.use_workspace(fresh)
@@ -159,10 +194,13 @@ class SlackEmulator:
 
 
 def start_slack_emulator(
-    workspace: SlackWorkspace | None = None, *, bot_token: str = DEFAULT_BOT_TOKEN
+    workspace: SlackWorkspace | None = None,
+    *,
+    bot_token: str = DEFAULT_BOT_TOKEN,
+    app_token: str = DEFAULT_APP_TOKEN,
 ) -> SlackEmulator:
     """Build the emulator, serve it on a free loopback port and set ``workspace.base_url``."""
-    app = _EmulatorApp(workspace or SlackWorkspace(), bot_token, None, load_spec())
+    app = _EmulatorApp(workspace or SlackWorkspace(), bot_token, app_token, None, load_spec())
     server = serve_in_thread(app.starlette())
     app.ws.base_url = server.url
     return SlackEmulator(app, server)
@@ -170,16 +208,31 @@ def start_slack_emulator(
 
 class _EmulatorApp:
     def __init__(
-        self, workspace: SlackWorkspace, bot_token: str, holder: HasUrl | None, spec: SlackApiSpec
+        self,
+        workspace: SlackWorkspace,
+        bot_token: str,
+        app_token: str,
+        holder: HasUrl | None,
+        spec: SlackApiSpec,
     ) -> None:
         self.bot_token = bot_token
+        self.app_token = app_token
         self.holder = holder
         self.spec = spec
+        self.socket_mode = SocketModeServer(workspace)
         self.use_workspace(workspace)
 
     def use_workspace(self, workspace: SlackWorkspace) -> None:
         self.ws = workspace
-        self.dispatcher = ApiDispatcher(workspace, bot_token=self.bot_token, spec=self.spec)
+        if self.socket_mode.ws is not workspace:
+            self.socket_mode.use_workspace(workspace)
+        self.dispatcher = ApiDispatcher(
+            workspace,
+            bot_token=self.bot_token,
+            app_token=self.app_token,
+            spec=self.spec,
+            socket_mode=self.socket_mode,
+        )
 
     def starlette(self) -> Starlette:
         routes = [
@@ -187,6 +240,7 @@ class _EmulatorApp:
             Route("/upload/{file_id}", self.upload, methods=["POST", "PUT"]),
             Route("/response_url/{token}", self.response_url, methods=["POST"]),
             Route("/files/{file_id}/{filename}", self.download, methods=["GET"]),
+            WebSocketRoute("/link/", self.socket_mode.endpoint),
         ]
         return Starlette(routes=routes)
 
@@ -197,10 +251,16 @@ class _EmulatorApp:
     async def api(self, request: Request) -> Response:
         method = request.path_params["method"]
         args, parse_error = await read_args(request)
-        token = _bearer_token(request) or _pop_token(args)
+        header_token = _bearer_token(request)
+        token = header_token or _pop_token(args)
         args.pop("token", None)
         result = self.dispatcher.call(
-            method, args, token=token, base_url=self.base_url(request), parse_error=parse_error
+            method,
+            args,
+            token=token,
+            token_in_header=header_token is not None,
+            base_url=self.base_url(request),
+            parse_error=parse_error,
         )
         return JSONResponse(result.body, status_code=result.status, headers=dict(result.headers))
 
