@@ -8,7 +8,7 @@ with Socket Mode.
     assert ws.violations == []
 
 A Bolt app in Socket Mode connects with the emulator's app-level token (``slack.app_token``) and a
-web client on ``slack.api_url``; ``slack.socket_mode.deliver(...)`` then sends it envelopes:
+web client on ``slack.api_url``; ``SlackDriver.socket(slack)`` then sends it envelopes:
 
     handler = AsyncSocketModeHandler(app, slack.app_token, web_client=app.client)
     await handler.connect_async()
