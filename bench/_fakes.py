@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.sandbox.server import RunningServer, serve_in_thread
-from bot.sandbox.slack_emulator import BaseUrlHolder, Channel, Message, SlackWorkspace, build_slack_emulator
+from bot.sandbox.slack.emulator import BaseUrlHolder, Channel, Message, SlackWorkspace, build_slack_emulator
 
 TOKEN = re.compile(r"bench-e(\d+)")
 

@@ -48,7 +48,7 @@ from bench._common import (
 from bench._db import query
 from bench._fakes import RecordingWorkspace, slack_emulator
 from bench._load import Loader, Outcome, Shot
-from bot.sandbox.slack_driver import SlackDriver
+from bot.sandbox.slack.driver import SlackDriver
 
 REQUESTS = 2000
 CONCURRENCY = 50

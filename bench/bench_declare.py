@@ -40,11 +40,11 @@ from bench._common import (
 )
 from bench._db import query
 from bench._fakes import Delay, Emulator, RecordingWorkspace, Served, serving, slack_emulator
-from bot.sandbox.pagerduty_fake import PagerDutyFake
-from bot.sandbox.pagerduty_fake import create_app as pagerduty_app
-from bot.sandbox.slack_driver import SlackDriver
-from bot.sandbox.statuspage_fake import StatuspageFake
-from bot.sandbox.statuspage_fake import create_app as statuspage_app
+from bot.sandbox.slack.driver import SlackDriver
+from bot.sandbox.vendors.pagerduty import PagerDutyFake
+from bot.sandbox.vendors.pagerduty import create_app as pagerduty_app
+from bot.sandbox.vendors.statuspage import StatuspageFake
+from bot.sandbox.vendors.statuspage import create_app as statuspage_app
 
 DECLARATIONS = 20
 DELAY = 0.05

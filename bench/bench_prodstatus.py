@@ -32,9 +32,9 @@ from bench._common import BenchResult, bench_main, print_table
 from bot.adapters.health import HttpHealthProbe
 from bot.adapters.prometheus import PrometheusMetrics
 from bot.config import HealthCheck, PrometheusQuery, ServiceConfig
-from bot.sandbox.health_fake import HealthFake
-from bot.sandbox.prometheus_fake import PrometheusFake
 from bot.sandbox.server import serve_in_thread
+from bot.sandbox.vendors.health import HealthFake
+from bot.sandbox.vendors.prometheus import PrometheusFake
 from bot.status.report import LocalState, StatusReport, gather_report
 
 SERVICES = 10

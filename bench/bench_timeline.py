@@ -46,7 +46,7 @@ from bench._common import (
 from bench._db import query
 from bench._fakes import RecordingWorkspace, slack_emulator
 from bench._load import Loader, Shot
-from bot.sandbox.slack_driver import SlackDriver
+from bot.sandbox.slack.driver import SlackDriver
 
 RATES = (10, 15, 20, 30, 50, 100, 150, 200, 300, 400)
 QUICK_RATES = (10, 20, 50)

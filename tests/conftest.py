@@ -11,7 +11,7 @@ import pytest
 
 from bot.db.engine import Database
 from bot.db.migrate import upgrade_async
-from bot.sandbox.slack_emulator import SlackEmulator, start_slack_emulator
+from bot.sandbox.slack.emulator import SlackEmulator, start_slack_emulator
 from bot.sandbox.specs import specs_dir
 from tests.harness import BotHarness, drop_test_databases, running_bot, test_database_url
 

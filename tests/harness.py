@@ -31,8 +31,8 @@ from bot.db.models import AuditLog, Incident, OutboxItem, TimelineEntry
 from bot.deps import Deps
 from bot.outbox import RetryPolicy
 from bot.sandbox.server import RunningServer, serve_in_thread
-from bot.sandbox.slack_driver import SlackDriver
-from bot.sandbox.slack_emulator import SlackEmulator
+from bot.sandbox.slack.driver import SlackDriver
+from bot.sandbox.slack.emulator import SlackEmulator
 from bot.settings import Settings
 from bot.web import build_web
 

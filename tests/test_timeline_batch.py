@@ -11,7 +11,7 @@ from bot import chat_ops
 from bot.db.models import TimelineEntry
 from bot.incidents.steps import TIMELINE_BATCH
 from bot.render import Renderer
-from bot.sandbox._slack_blocks import validate_blocks
+from bot.sandbox.slack._blocks import validate_blocks
 
 
 @pytest.mark.parametrize("variant", ["added", "recaptured", "removed"])

@@ -36,7 +36,7 @@ from bot.demo.interact import InteractionError, Interactor
 from bot.demo.progress import ScenarioProgress
 from bot.demo.snapshot import Snapshots
 from bot.demo.standins import StandIns
-from bot.sandbox.slack_emulator import BOT_USER_ID, SlackWorkspace
+from bot.sandbox.slack.emulator import BOT_USER_ID, SlackWorkspace
 
 STATIC = Path(__file__).resolve().parent / "static"
 POLL_SECONDS = 0.2

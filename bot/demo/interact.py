@@ -11,8 +11,8 @@ import json
 import re
 from typing import Any
 
-from bot.sandbox.slack_driver import SlackDriver
-from bot.sandbox.slack_emulator import APP_ID, TEAM_DOMAIN, TEAM_ID, Ephemeral, SlackWorkspace
+from bot.sandbox.slack.driver import SlackDriver
+from bot.sandbox.slack.emulator import APP_ID, TEAM_DOMAIN, TEAM_ID, Ephemeral, SlackWorkspace
 
 JsonDict = dict[str, Any]
 KNOWN_COMMANDS = ("/incident", "/gonogo", "/rollback", "/prodstatus")

@@ -11,7 +11,7 @@ from bot.db.engine import Database
 from bot.db.models import OutboxItem
 from bot.demo.standins import StandIns
 from bot.deps import Deps
-from bot.sandbox.slack_emulator import Ephemeral
+from bot.sandbox.slack.emulator import Ephemeral
 
 
 def missing_feature(deps: Deps, standins: StandIns, feature: str) -> str | None:

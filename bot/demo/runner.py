@@ -32,8 +32,8 @@ from bot.demo.interact import Interactor
 from bot.demo.progress import ScenarioProgress
 from bot.demo.standins import StandIns, build_adapters, build_standins, settings_values
 from bot.sandbox.server import RunningServer, serve_in_thread
-from bot.sandbox.slack_driver import SlackDriver
-from bot.sandbox.slack_emulator import SlackWorkspace, build_slack_emulator
+from bot.sandbox.slack.driver import SlackDriver
+from bot.sandbox.slack.emulator import SlackWorkspace, build_slack_emulator
 from bot.settings import Settings
 from bot.web import build_web
 

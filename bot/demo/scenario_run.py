@@ -21,7 +21,7 @@ from bot.demo.interact import InteractionError
 from bot.demo.probes import ephemeral_text, failed_since, missing_feature, outbox_mark, pending_ops
 from bot.demo.progress import Outcome, ScenarioProgress
 from bot.demo.scenario import Action, Scenario, Step, Wait
-from bot.sandbox.slack_emulator import BOT_USER_ID, Ephemeral, Message
+from bot.sandbox.slack.emulator import BOT_USER_ID, Ephemeral, Message
 
 if TYPE_CHECKING:
     from bot.demo.runner import DemoSandbox

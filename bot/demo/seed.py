@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from bot.config import Config, parse_config
-from bot.sandbox.slack_emulator import SlackWorkspace
+from bot.sandbox.slack.emulator import SlackWorkspace
 
 COMPANY = "Acme Shop"
 DOMAIN = "acmeshop.example"

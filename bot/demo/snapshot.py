@@ -12,7 +12,7 @@ from typing import Any
 from bot.demo import seed
 from bot.demo.progress import ScenarioProgress
 from bot.demo.standins import StandIns
-from bot.sandbox.slack_emulator import BOT_USER_ID, Channel, Ephemeral, Message, SlackWorkspace
+from bot.sandbox.slack.emulator import BOT_USER_ID, Channel, Ephemeral, Message, SlackWorkspace
 
 JsonDict = dict[str, Any]
 PINNED_CHANNELS = ("general", "incident-bridge", "releases")

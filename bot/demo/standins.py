@@ -16,8 +16,8 @@ from starlette.routing import BaseRoute, Mount
 
 from bot.adapters.factory import Adapters
 from bot.demo import seed
-from bot.sandbox.health_fake import HealthFake
-from bot.sandbox.prometheus_fake import PrometheusFake
+from bot.sandbox.vendors.health import HealthFake
+from bot.sandbox.vendors.prometheus import PrometheusFake
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def build_standins() -> StandIns:
     standins = StandIns(health=health, prometheus=prometheus)
     standins.apps = {"health": health.app, "prometheus": prometheus.app}
     try:
-        from bot.sandbox import pagerduty_fake
+        from bot.sandbox.vendors import pagerduty as pagerduty_fake
 
         standins.pagerduty = pagerduty_fake.PagerDutyFake(
             api_token=seed.PAGERDUTY_TOKEN, oncalls=seed.pagerduty_oncalls(), incidents=[]
@@ -65,7 +65,7 @@ def build_standins() -> StandIns:
     except ImportError as exc:
         standins.missing["PagerDuty"] = f"fake not importable: {exc}"
     try:
-        from bot.sandbox import statuspage_fake
+        from bot.sandbox.vendors import statuspage as statuspage_fake
 
         standins.statuspage = statuspage_fake.StatuspageFake(
             api_key=seed.STATUSPAGE_KEY, page_id=seed.STATUSPAGE_PAGE, components=seed.statuspage_components()
@@ -74,7 +74,7 @@ def build_standins() -> StandIns:
     except ImportError as exc:
         standins.missing["Statuspage"] = f"fake not importable: {exc}"
     try:
-        from bot.sandbox.argocd_fake import ArgoCDFake
+        from bot.sandbox.vendors.argocd import ArgoCDFake
 
         standins.argocd = ArgoCDFake(token=seed.ARGOCD_TOKEN)
         for name, versions, start in seed.argocd_history():

@@ -12,9 +12,9 @@ from bot.adapters.argo_rollouts import ArgoRolloutsDeployer, image_version
 from bot.config import ServiceConfig
 from bot.errors import DeployError
 from bot.ports import Release
-from bot.sandbox.argo_rollouts_fake import ArgoRolloutsFake
-from bot.sandbox.deploy_fakes import HelmFakeState, fake_bin_dir
 from bot.sandbox.server import RunningServer, serve_in_thread
+from bot.sandbox.vendors.argo_rollouts import ArgoRolloutsFake
+from bot.sandbox.vendors.deploy import HelmFakeState, fake_bin_dir
 
 KUBECTL = str(fake_bin_dir() / "kubectl")
 SERVICE = ServiceConfig.model_validate(

@@ -13,9 +13,9 @@ from bot.adapters.argocd import SUSPENDED_ANNOTATION, ArgoCDDeployer
 from bot.config import ServiceConfig
 from bot.errors import DeployError
 from bot.ports import Release
-from bot.sandbox.argocd_fake import ArgoCDFake
-from bot.sandbox.deploy_fakes import ARGOCD_SPEC, body_problems, definition_validator
 from bot.sandbox.server import RunningServer, serve_in_thread
+from bot.sandbox.vendors.argocd import ArgoCDFake
+from bot.sandbox.vendors.deploy import ARGOCD_SPEC, body_problems, definition_validator
 
 TOKEN = "argocd-secret-token"
 SERVICE = ServiceConfig.model_validate(

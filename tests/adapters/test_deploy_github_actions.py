@@ -12,8 +12,8 @@ from bot.adapters.github_actions import GitHubActionsDeployer
 from bot.config import ServiceConfig
 from bot.errors import DeployError
 from bot.ports import Release
-from bot.sandbox.github_fake import GitHubFake
 from bot.sandbox.server import RunningServer, serve_in_thread
+from bot.sandbox.vendors.github import GitHubFake
 
 TOKEN = "ghp_fake_token_for_tests"
 SERVICE = ServiceConfig.model_validate(

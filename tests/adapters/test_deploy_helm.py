@@ -1,4 +1,4 @@
-"""HelmDeployer against the fake ``helm`` executable (bot/sandbox/fake_bin/helm)."""
+"""HelmDeployer against the fake ``helm`` executable (bot/sandbox/vendors/fake_bin/helm)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from bot.adapters.helm import HelmDeployer, parse_history
 from bot.config import ServiceConfig
 from bot.errors import DeployError
 from bot.ports import Release
-from bot.sandbox.deploy_fakes import HelmFakeState, fake_bin_dir
+from bot.sandbox.vendors.deploy import HelmFakeState, fake_bin_dir
 
 HELM = str(fake_bin_dir() / "helm")
 

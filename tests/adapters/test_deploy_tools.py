@@ -18,9 +18,9 @@ from bot.adapters.helm import HelmDeployer
 from bot.config import ServiceConfig
 from bot.errors import DeployError
 from bot.ports import DeployTool, Release
-from bot.sandbox.argocd_fake import ArgoCDFake
-from bot.sandbox.deploy_fakes import HelmFakeState, fake_bin_dir
 from bot.sandbox.server import RunningServer, serve_in_thread
+from bot.sandbox.vendors.argocd import ArgoCDFake
+from bot.sandbox.vendors.deploy import HelmFakeState, fake_bin_dir
 from bot.settings import Settings, load_settings
 
 TARGET = Release(version="1.4.0", revision="1")

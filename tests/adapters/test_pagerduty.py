@@ -10,9 +10,9 @@ import pytest
 from bot.adapters.pagerduty import PagerDutyOnCall, PagerDutyPager
 from bot.errors import ConfigError, PagerError
 from bot.ports import Link, OnCall, PagerSeverity
-from bot.sandbox.pagerduty_fake import PagerDutyFake, create_app
 from bot.sandbox.server import RunningServer, serve_in_thread
 from bot.sandbox.specs import specs_dir
+from bot.sandbox.vendors.pagerduty import PagerDutyFake, create_app
 
 ROUTING_KEY = "0123456789abcdef0123456789abcdef"
 OTHER_KEY = "fedcba9876543210fedcba9876543210"

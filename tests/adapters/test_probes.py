@@ -15,9 +15,9 @@ from bot.adapters.health import HttpHealthProbe
 from bot.adapters.prometheus import PrometheusMetrics
 from bot.config import HealthCheck, PrometheusQuery, ServiceConfig
 from bot.errors import ProbeError
-from bot.sandbox.health_fake import HealthFake
-from bot.sandbox.prometheus_fake import PrometheusFake
 from bot.sandbox.server import RunningServer, serve_in_thread
+from bot.sandbox.vendors.health import HealthFake
+from bot.sandbox.vendors.prometheus import PrometheusFake
 from bot.status.report import LocalState, gather_report
 
 HANG_SECONDS = 30.0  # a hung request outlives every timeout below by far

@@ -6,7 +6,7 @@ import pytest
 
 from bot.adapters.slack import SlackChat, build_web_client
 from bot.errors import ChatError
-from bot.sandbox.slack_emulator import SlackEmulator
+from bot.sandbox.slack.emulator import SlackEmulator
 from tests.harness import BOT_TOKEN
 
 

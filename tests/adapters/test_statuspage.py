@@ -14,7 +14,7 @@ from bot.errors import StatusPageError
 from bot.ports import Component
 from bot.sandbox.server import RunningServer, serve_in_thread
 from bot.sandbox.specs import specs_dir
-from bot.sandbox.statuspage_fake import StatuspageFake, create_app
+from bot.sandbox.vendors.statuspage import StatuspageFake, create_app
 
 API_KEY = "sp-secret-key-123"
 PAGE_ID = "pagetest0001"

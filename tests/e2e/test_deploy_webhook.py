@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from bot.db.models import ReleaseRecord
-from bot.sandbox.slack_emulator import SlackEmulator
+from bot.sandbox.slack.emulator import SlackEmulator
 from tests.harness import BotHarness, running_bot, wait_until
 
 TOKEN = "ci-hook-token"

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from bot.db.models import ProcessedEvent
-from bot.sandbox.slack_emulator import SlackEmulator
+from bot.sandbox.slack.emulator import SlackEmulator
 from tests.harness import BotHarness, running_bot, wait_until
 
 COMMANDS = ["/incident", "/gonogo", "/rollback", "/prodstatus"]

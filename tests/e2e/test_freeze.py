@@ -14,10 +14,10 @@ import pytest
 
 from bot.db.models import AuditLog, DeployFreeze
 from bot.releases.freeze import ActiveFreeze, active_freezes, freezes_for
-from bot.sandbox.argocd_fake import ArgoCDFake
-from bot.sandbox.deploy_fakes import HelmFakeState, fake_bin_dir
 from bot.sandbox.server import serve_in_thread
-from bot.sandbox.slack_emulator import SlackEmulator
+from bot.sandbox.slack.emulator import SlackEmulator
+from bot.sandbox.vendors.argocd import ArgoCDFake
+from bot.sandbox.vendors.deploy import HelmFakeState, fake_bin_dir
 from tests.e2e.test_incident import channel_of
 from tests.harness import BotHarness, running_bot, wait_until
 

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 from bot.db.models import AuditLog, GateException, GateResult, GoNoGoDecision, GoNoGoVote, ReleaseRecord
-from bot.sandbox.github_checks_fake import GitHubChecksFake
-from bot.sandbox.health_fake import HealthFake
-from bot.sandbox.prometheus_fake import PrometheusFake
 from bot.sandbox.server import RunningServer, serve_in_thread
-from bot.sandbox.slack_emulator import SlackEmulator
+from bot.sandbox.slack.emulator import SlackEmulator
+from bot.sandbox.vendors.github_checks import GitHubChecksFake
+from bot.sandbox.vendors.health import HealthFake
+from bot.sandbox.vendors.prometheus import PrometheusFake
 from tests.harness import BotHarness, running_bot, wait_until
 
 GITHUB_TOKEN = "ghp-gonogo-test"

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.sandbox.pagerduty_fake import PagerDutyFake
-from bot.sandbox.pagerduty_fake import create_app as pagerduty_app
 from bot.sandbox.server import RunningServer, serve_in_thread
-from bot.sandbox.slack_emulator import SlackEmulator
-from bot.sandbox.statuspage_fake import StatuspageFake
-from bot.sandbox.statuspage_fake import create_app as statuspage_app
+from bot.sandbox.slack.emulator import SlackEmulator
+from bot.sandbox.vendors.pagerduty import PagerDutyFake
+from bot.sandbox.vendors.pagerduty import create_app as pagerduty_app
+from bot.sandbox.vendors.statuspage import StatuspageFake
+from bot.sandbox.vendors.statuspage import create_app as statuspage_app
 from tests.e2e.test_incident import channel_of, texts
 from tests.harness import BotHarness, running_bot, wait_until
 

@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from bot.db.models import ProcessedEvent
-from bot.sandbox.health_fake import HealthFake
-from bot.sandbox.prometheus_fake import PrometheusFake
 from bot.sandbox.server import serve_in_thread
-from bot.sandbox.slack_emulator import SlackEmulator
+from bot.sandbox.slack.emulator import SlackEmulator
+from bot.sandbox.vendors.health import HealthFake
+from bot.sandbox.vendors.prometheus import PrometheusFake
 from tests.harness import BotHarness, running_bot, wait_until
 
 API_TOKEN = "api-token-for-tests"

@@ -19,8 +19,8 @@ import asyncpg
 import httpx
 import pytest
 
-from bot.sandbox.slack_driver import SlackDriver
-from bot.sandbox.slack_emulator import SlackEmulator
+from bot.sandbox.slack.driver import SlackDriver
+from bot.sandbox.slack.emulator import SlackEmulator
 from tests.e2e.test_restart import _free_port, _healthy
 from tests.harness import BOT_TOKEN, PG_ADMIN_URL, SIGNING_SECRET, wait_until
 

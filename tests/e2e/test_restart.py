@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from bot.sandbox.slack_driver import SlackDriver
-from bot.sandbox.slack_emulator import SlackEmulator
+from bot.sandbox.slack.driver import SlackDriver
+from bot.sandbox.slack.emulator import SlackEmulator
 from tests.harness import BOT_TOKEN, SIGNING_SECRET, drop_test_databases, test_database_url, wait_until
 
 

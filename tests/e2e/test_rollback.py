@@ -16,11 +16,11 @@ import httpx
 import pytest
 
 from bot.db.models import AuditLog, ReleaseRecord, RollbackRequest
-from bot.sandbox.argocd_fake import ArgoCDFake
-from bot.sandbox.deploy_fakes import HelmFakeState, fake_bin_dir
-from bot.sandbox.health_fake import HealthFake
 from bot.sandbox.server import RunningServer, serve_in_thread
-from bot.sandbox.slack_emulator import SlackEmulator
+from bot.sandbox.slack.emulator import SlackEmulator
+from bot.sandbox.vendors.argocd import ArgoCDFake
+from bot.sandbox.vendors.deploy import HelmFakeState, fake_bin_dir
+from bot.sandbox.vendors.health import HealthFake
 from tests.harness import BotHarness, running_bot, wait_until
 
 HOOK_TOKEN = "hook-test-token"

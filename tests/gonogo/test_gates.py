@@ -23,10 +23,10 @@ from bot.db.models import DeployFreeze, GateException, GateResult, GoNoGoVote
 from bot.deps import Deps
 from bot.gonogo import gates as g
 from bot.gonogo.assess import assess, tally
-from bot.sandbox.github_checks_fake import GitHubChecksFake
-from bot.sandbox.health_fake import HealthFake
-from bot.sandbox.prometheus_fake import PrometheusFake
 from bot.sandbox.server import RunningServer, serve_in_thread
+from bot.sandbox.vendors.github_checks import GitHubChecksFake
+from bot.sandbox.vendors.health import HealthFake
+from bot.sandbox.vendors.prometheus import PrometheusFake
 
 TOKEN = "ghp-unit"
 AT = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

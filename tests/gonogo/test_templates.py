@@ -11,7 +11,7 @@ from bot.gonogo.assess import ExceptionView, assess
 from bot.gonogo.deploy import CanaryFigure
 from bot.gonogo.service import Action, DecisionView, StatusView
 from bot.render import RenderedMessage, Renderer
-from bot.sandbox._slack_blocks import validate_blocks
+from bot.sandbox.slack._blocks import validate_blocks
 
 AT = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 HOSTILE = "<!channel> @here & <@U_ALL> `x` *bold* " + "long " * 400

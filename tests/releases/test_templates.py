@@ -12,7 +12,7 @@ from bot.releases.freeze import ActiveFreeze
 from bot.releases.ledger import LedgerEntry
 from bot.releases.rollback import HistoryView
 from bot.render import Renderer
-from bot.sandbox._slack_blocks import validate_blocks
+from bot.sandbox.slack._blocks import validate_blocks
 
 AT = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 HOSTILE = "<!channel> @here & <@U_ALL> `x` " + "long " * 400

@@ -21,10 +21,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.sandbox._slack_spec import load_spec
 from bot.sandbox.server import RunningServer, serve_in_thread
-from bot.sandbox.slack_driver import SlackDriver
-from bot.sandbox.slack_emulator import (
+from bot.sandbox.slack._spec import load_spec
+from bot.sandbox.slack.driver import SlackDriver
+from bot.sandbox.slack.emulator import (
     BOT_USER_ID,
     SlackWorkspace,
     build_slack_emulator,

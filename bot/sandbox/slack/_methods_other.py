@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.sandbox._slack_blocks import validate_view
-from bot.sandbox._slack_context import Handler, MethodContext
-from bot.sandbox._slack_models import (
+from bot.sandbox.slack._blocks import validate_view
+from bot.sandbox.slack._context import Handler, MethodContext
+from bot.sandbox.slack._models import (
     BASE_TIME,
     BOT_ID,
     BOT_NAME,

@@ -1,81 +1,156 @@
-"""Send requests to the bot under test the way Slack does: signed slash commands, events, interactions.
+"""Send the bot under test what Slack would: slash commands, events, interactions, over HTTP (signed
+requests) or over Socket Mode (envelopes on the emulator's websocket).
 
-    driver = SlackDriver(f"{bot.url}/slack/events", signing_secret, workspace)
+    driver = SlackDriver(f"{bot.url}/slack/events", signing_secret, workspace)   # HTTP
+    driver = SlackDriver.socket(slack)                  # Socket Mode, to the app connected to ``slack``
     driver.command("/incident", "declare sev1 checkout down", user="U_ALICE", channel="general")
     driver.event(workspace.add_reaction("U_BOB", "general", ts, "eyes"))
     driver.interactive(driver.block_action_payload("U_ALICE", "general", ts, "ack", "yes"))
 
 Payload builders register the trigger ids and response URLs they hand out in the workspace, so
 ``views.open`` accepts those trigger ids and the bot's replies to the response URLs are recorded.
-Every sender has an ``a``-prefixed async twin (``acommand``, ``aevent``, ``ainteractive``).
+Every sender has an ``a``-prefixed async twin (``acommand``, ``aevent``, ``ainteractive``); with
+Socket Mode, a test whose app runs on its own event loop must use those (a blocking sender would
+stop the app it waits for).
+
+Both transports answer with an ``httpx.Response``. Over Socket Mode it is made from the envelope's
+ack: status 200, the ack's payload as a JSON body (empty without one: what an HTTP ack's body would
+have been), ``extensions["socket_mode"]`` = the envelope id, retry attempt and connection; a
+delivery that ended without an ack (the app did not ack in time, Slack's retries included) is a 504
+whose text says why. What only HTTP can express (signatures, ``url_verification``, a body that is
+no Slack payload) raises :class:`SocketModeUnsupported`; ``retry_num`` becomes the envelope's
+``retry_attempt``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
 import httpx
 
-from bot.sandbox._slack_models import APP_ID, TEAM_DOMAIN, TEAM_ID, JsonDict, View
-from bot.sandbox._slack_workspace import SlackWorkspace
-from bot.sandbox.slack_emulator import record_ack_reply
+from bot.sandbox.slack._models import APP_ID, TEAM_DOMAIN, TEAM_ID, JsonDict, View
+from bot.sandbox.slack._responses import record_ack_reply
+from bot.sandbox.slack._socket_mode import DeliveryOutcome, SocketModeServer
+from bot.sandbox.slack._workspace import SlackWorkspace
+
+if TYPE_CHECKING:
+    from bot.sandbox.slack.emulator import SlackEmulator
 
 FORM = "application/x-www-form-urlencoded"
+SIGNATURE_HEADER = "X-Slack-Signature"
+_SOCKET_RETRY_REASONS = {"http_timeout": "timeout"}  # an HTTP retry reason -> Socket Mode's
+
+
+class SocketModeUnsupported(Exception):
+    """What the test asked for exists only over HTTP (a signature, ``url_verification``, a body that
+    is not a Slack payload): the test is an HTTP test."""
 
 
 @dataclass(frozen=True)
 class SignedRequest:
+    """A request as the HTTP transport would POST it (over Socket Mode: unsigned, and decoded back
+    into an envelope by :meth:`SlackDriver.send`)."""
+
     body: bytes
     headers: dict[str, str]
 
 
 class SlackDriver:
     def __init__(
-        self, bot_url: str, signing_secret: str, workspace: SlackWorkspace, *, timeout: float = 10.0
+        self,
+        bot_url: str,
+        signing_secret: str,
+        workspace: SlackWorkspace,
+        *,
+        timeout: float = 10.0,
+        socket_mode: SocketModeServer | None = None,
     ) -> None:
+        """HTTP to ``bot_url``, signed with ``signing_secret``; or, with ``socket_mode``, envelopes
+        over the emulator's Socket Mode connection (``bot_url`` and ``signing_secret`` unused: see
+        :meth:`socket`)."""
         self.bot_url = bot_url
         self.signing_secret = signing_secret
         self.workspace = workspace
         self.timeout = timeout
+        self.socket_mode = socket_mode
+
+    @classmethod
+    def socket(
+        cls, emulator: SlackEmulator, workspace: SlackWorkspace | None = None, *, timeout: float = 10.0
+    ) -> SlackDriver:
+        """A driver that sends over Socket Mode to the app connected to ``emulator``."""
+        return cls("", "", workspace or emulator.workspace, timeout=timeout, socket_mode=emulator.socket_mode)
+
+    @property
+    def transport(self) -> str:
+        """``"http"`` or ``"socket"``."""
+        return "http" if self.socket_mode is None else "socket"
 
     # --- signing ----------------------------------------------------------------------------
 
     def signed_headers(
         self, body: bytes, timestamp: int | None = None, secret: str | None = None
     ) -> dict[str, str]:
-        """``X-Slack-Request-Timestamp`` and ``X-Slack-Signature`` for ``body``."""
+        """``X-Slack-Request-Timestamp`` and ``X-Slack-Signature`` for ``body`` (HTTP only)."""
+        if self.socket_mode is not None:
+            raise SocketModeUnsupported("Socket Mode requests carry no signature: signing is HTTP-only")
         ts = str(int(time.time()) if timestamp is None else timestamp)
         key = (self.signing_secret if secret is None else secret).encode()
         digest = hmac.new(key, b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
-        return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
+        return {"X-Slack-Request-Timestamp": ts, SIGNATURE_HEADER: f"v0={digest}"}
 
     def sign(
         self, body: bytes, content_type: str, extra_headers: dict[str, str] | None = None
     ) -> SignedRequest:
         headers = {"Content-Type": content_type, "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)"}
-        headers.update(self.signed_headers(body))
+        if self.socket_mode is None:
+            headers.update(self.signed_headers(body))
         headers.update(extra_headers or {})
         return SignedRequest(body, headers)
 
     # --- sending ----------------------------------------------------------------------------
 
     def send(self, request: SignedRequest) -> httpx.Response:
+        if self.socket_mode is not None:
+            return self._socket_send(request)
         with httpx.Client(timeout=self.timeout) as client:
             response = client.post(self.bot_url, content=request.body, headers=request.headers)
         self._shown(request, response)
         return response
 
     async def asend(self, request: SignedRequest) -> httpx.Response:
+        if self.socket_mode is not None:
+            return await self._socket_asend(request)
         async with httpx.AsyncClient(timeout=self.timeout) as client:
             response = await client.post(self.bot_url, content=request.body, headers=request.headers)
         self._shown(request, response)
         return response
+
+    def _socket_send(self, request: SignedRequest) -> httpx.Response:
+        assert self.socket_mode is not None
+        envelope = _envelope_of(request)
+        deadline = time.monotonic() + self.timeout
+        self.socket_mode.wait_for_connection(self.timeout)
+        delivery = self.socket_mode.deliver(envelope.type, envelope.payload, **envelope.retry)
+        return _ack_response(delivery.result(max(deadline - time.monotonic(), 0.0)))
+
+    async def _socket_asend(self, request: SignedRequest) -> httpx.Response:
+        assert self.socket_mode is not None
+        envelope = _envelope_of(request)
+        deadline = time.monotonic() + self.timeout
+        while not self.socket_mode.open_connections():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no Socket Mode connection within {self.timeout}s: is the app connected?")
+            await asyncio.sleep(0.005)
+        delivery = self.socket_mode.deliver(envelope.type, envelope.payload, **envelope.retry)
+        return _ack_response(await delivery.wait(max(deadline - time.monotonic(), 0.0)))
 
     def _shown(self, request: SignedRequest, response: httpx.Response) -> None:
         """What Slack does with a slash command's ack: a body is the command's reply."""
@@ -131,6 +206,7 @@ class SlackDriver:
         return await self.asend(self.interactive_request(payload))
 
     def url_verification(self, challenge: str = "challenge-token") -> httpx.Response:
+        """Slack's check of a new Request URL (HTTP only)."""
         payload = {
             "token": self.workspace.verification_token,
             "challenge": challenge,
@@ -322,3 +398,74 @@ def _action(element: JsonDict, action_id: str, block_id: str, value: str, action
 def _synthetic_view(ws: SlackWorkspace, callback_id: str) -> JsonDict:
     payload = {"type": "modal", "callback_id": callback_id, "title": {"type": "plain_text", "text": "Modal"}}
     return View(id=ws.next_id("V"), type="modal", payload=payload).to_api()
+
+
+@dataclass(frozen=True)
+class _SocketEnvelope:
+    type: str
+    payload: JsonDict
+    retry: dict[str, Any]
+
+
+def _envelope_of(request: SignedRequest) -> _SocketEnvelope:
+    """The envelope Slack would send over Socket Mode instead of ``request``."""
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    if SIGNATURE_HEADER.lower() in headers:
+        raise SocketModeUnsupported("a signed request: signatures exist only over HTTP")
+    retry: dict[str, Any] = {}
+    if "x-slack-retry-num" in headers:
+        reason = headers.get("x-slack-retry-reason", "")
+        retry = {
+            "retry_attempt": int(headers["x-slack-retry-num"]),
+            "retry_reason": _SOCKET_RETRY_REASONS.get(reason, reason),
+        }
+    media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    try:
+        text = request.body.decode("utf-8")
+        if media_type == FORM:
+            form = dict(parse_qsl(text, keep_blank_values=True))
+            if "command" in form:
+                return _SocketEnvelope("slash_commands", form, retry)
+            if "payload" in form:
+                return _SocketEnvelope("interactive", _json_object(form["payload"]), retry)
+        elif media_type == "application/json":
+            body = _json_object(text)
+            if body.get("type") == "event_callback":
+                return _SocketEnvelope("events_api", body, retry)
+            if body.get("type") == "url_verification":
+                raise SocketModeUnsupported(
+                    "url_verification is the HTTP Request URL check: no Socket Mode twin"
+                )
+    except (UnicodeDecodeError, ValueError) as error:
+        raise SocketModeUnsupported(
+            f"not a Slack payload, so nothing Socket Mode can carry: {error}"
+        ) from error
+    raise SocketModeUnsupported(f"not a Slack payload ({media_type or 'no content type'}): HTTP-only")
+
+
+def _json_object(text: str) -> JsonDict:
+    parsed = json.loads(text)
+    if not isinstance(parsed, dict):
+        raise ValueError("the JSON is not an object")
+    return parsed
+
+
+def _ack_response(outcome: DeliveryOutcome) -> httpx.Response:
+    envelope = outcome.ack.envelope_id if outcome.ack else outcome.envelope.envelope_id
+    extensions = {
+        "socket_mode": {
+            "envelope_id": envelope,
+            "delivery_id": outcome.envelope.delivery_id,
+            "retry_attempt": outcome.envelope.retry_attempt,
+            "connection": outcome.ack.connection if outcome.ack else outcome.envelope.connection,
+        }
+    }
+    if outcome.ack is None:
+        why = {
+            "no_connection": "no Socket Mode connection was open",
+            "timeout": "the app did not ack it in time (redeliveries included)",
+        }.get(outcome.failure, outcome.failure)
+        return httpx.Response(504, text=f"no ack for envelope {envelope}: {why}", extensions=extensions)
+    if outcome.ack.payload is None:
+        return httpx.Response(200, extensions=extensions)
+    return httpx.Response(200, json=outcome.ack.payload, extensions=extensions)

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bot.sandbox.deploy_fakes import ARGO_ROLLOUTS_SPEC, body_problems, definition_validator
+from bot.sandbox.vendors.deploy import ARGO_ROLLOUTS_SPEC, body_problems, definition_validator
 
 
 @dataclass

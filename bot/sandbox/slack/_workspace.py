@@ -8,7 +8,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
-from bot.sandbox._slack_models import (
+from bot.sandbox.slack._models import (
     APP_ID,
     BASE_TIME,
     BOT_ID,
@@ -18,12 +18,15 @@ from bot.sandbox._slack_models import (
     Bookmark,
     Call,
     Channel,
+    Envelope,
+    EnvelopeAck,
     Ephemeral,
     Fault,
     File,
     JsonDict,
     Message,
     ResponseTarget,
+    SocketConnection,
     User,
     Usergroup,
     View,
@@ -79,6 +82,12 @@ class SlackWorkspace:
         self.triggers: dict[str, str] = {}
         """Trigger ids the driver handed out -> the user who triggered them."""
         self.exchanged_triggers: set[str] = set()
+        self.socket_connections: list[SocketConnection] = []
+        """Socket Mode: every websocket the app opened, in order (see ``slack/_socket_mode.py``)."""
+        self.socket_envelopes: list[Envelope] = []
+        """Socket Mode: every envelope sent, redeliveries included, in sending order."""
+        self.socket_acks: list[EnvelopeAck] = []
+        """Socket Mode: every ack received, in order."""
         self._faults: dict[str, deque[Fault]] = {}
         self._sequences: dict[str, int] = {}
         self._clock = 0
@@ -299,6 +308,16 @@ class SlackWorkspace:
         token = url_or_token.rstrip("/").rsplit("/", 1)[-1]
         with self.lock:
             return list(self.response_urls.get(token, []))
+
+    def envelopes_sent(self, type: str | None = None) -> list[Envelope]:
+        """Socket Mode envelopes sent (of one type: ``events_api``, ``slash_commands``, ``interactive``)."""
+        with self.lock:
+            return [e for e in self.socket_envelopes if type is None or e.type == type]
+
+    def acks_received(self, envelope_id: str | None = None) -> list[EnvelopeAck]:
+        """Socket Mode acks received (for one envelope)."""
+        with self.lock:
+            return [a for a in self.socket_acks if envelope_id is None or a.envelope_id == envelope_id]
 
     def render_message(self, message: Message) -> JsonDict:
         with self.lock:

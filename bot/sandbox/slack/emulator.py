@@ -1,4 +1,5 @@
-"""A local Slack workspace emulator: a fake Slack Web API server backed by :class:`SlackWorkspace`.
+"""A local Slack workspace emulator: a fake Slack Web API server backed by :class:`SlackWorkspace`,
+with Socket Mode.
 
     ws = SlackWorkspace()
     with start_slack_emulator(ws) as slack:
@@ -6,12 +7,22 @@
         ...
     assert ws.violations == []
 
+A Bolt app in Socket Mode connects with the emulator's app-level token (``slack.app_token``) and a
+web client on ``slack.api_url``; ``SlackDriver.socket(slack)`` then sends it envelopes:
+
+    handler = AsyncSocketModeHandler(app, slack.app_token, web_client=app.client)
+    await handler.connect_async()
+    ...
+    slack.socket_mode.disconnect("refresh_requested")   # the app reconnects by itself
+
 Routes of the app built by :func:`build_slack_emulator`:
 
 - ``GET|POST /api/{method}``: the Web API (form, multipart or JSON bodies, args in the query too);
 - ``POST /upload/{file_id}``: the upload URLs handed out by ``files.getUploadURLExternal``;
 - ``POST /response_url/{token}``: response URLs from ``workspace.new_response_url``;
-- ``GET /files/{file_id}/{filename}``: ``url_private`` downloads (bot token required).
+- ``GET /files/{file_id}/{filename}``: ``url_private`` downloads (bot token required);
+- ``WEBSOCKET /link/?ticket=…``: Socket Mode, at the URLs ``apps.connections.open`` hands out
+  (app-level token required; see ``_socket_mode.py`` for the protocol and the redelivery rules).
 
 Every request that breaks Slack's rules is answered like Slack would and also appended to
 ``workspace.violations``; state-dependent errors (``name_taken``, ``already_in_channel``…) are
@@ -25,18 +36,18 @@ from email.message import Message as EmailMessage
 from email.parser import BytesParser
 from email.policy import HTTP
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
-from bot.sandbox._slack_blocks import MAX_MESSAGE_TEXT, validate_blocks
-from bot.sandbox._slack_context import ApiError
-from bot.sandbox._slack_dispatch import ApiDispatcher
-from bot.sandbox._slack_models import (
+from bot.sandbox.server import RunningServer, serve_in_thread
+from bot.sandbox.slack._context import ApiError
+from bot.sandbox.slack._dispatch import ApiDispatcher
+from bot.sandbox.slack._models import (
     APP_ID,
     BOT_ID,
     BOT_USER_ID,
@@ -45,23 +56,27 @@ from bot.sandbox._slack_models import (
     Bookmark,
     Call,
     Channel,
+    Envelope,
+    EnvelopeAck,
     Ephemeral,
     File,
     JsonDict,
     Message,
-    ResponseTarget,
+    SocketConnection,
     User,
     Usergroup,
     View,
 )
-from bot.sandbox._slack_spec import JSON_ARGS, SlackApiSpec, load_spec
-from bot.sandbox._slack_workspace import SlackWorkspace
-from bot.sandbox.server import RunningServer, serve_in_thread
+from bot.sandbox.slack._responses import apply_response, record_ack_reply, response_problems
+from bot.sandbox.slack._socket_mode import Delivery, DeliveryOutcome, SocketModeServer
+from bot.sandbox.slack._spec import JSON_ARGS, SlackApiSpec, load_spec
+from bot.sandbox.slack._workspace import SlackWorkspace
 
 __all__ = [
     "APP_ID",
     "BOT_ID",
     "BOT_USER_ID",
+    "DEFAULT_APP_TOKEN",
     "DEFAULT_BOT_TOKEN",
     "TEAM_DOMAIN",
     "TEAM_ID",
@@ -69,20 +84,28 @@ __all__ = [
     "Bookmark",
     "Call",
     "Channel",
+    "Delivery",
+    "DeliveryOutcome",
+    "Envelope",
+    "EnvelopeAck",
     "Ephemeral",
     "File",
     "Message",
     "SlackEmulator",
     "SlackWorkspace",
+    "SocketConnection",
+    "SocketModeServer",
     "User",
     "Usergroup",
     "View",
     "build_slack_emulator",
+    "record_ack_reply",
     "start_slack_emulator",
 ]
 
 MAX_RESPONSE_URL_USES = 5
 DEFAULT_BOT_TOKEN = "xoxb-test"  # noqa: S105 - the emulator's fake token, not a secret
+DEFAULT_APP_TOKEN = "xapp-1-A0001-1-test"  # noqa: S105 - the emulator's fake app-level token
 
 
 class HasUrl(Protocol):
@@ -101,19 +124,21 @@ def build_slack_emulator(
     workspace: SlackWorkspace,
     *,
     bot_token: str = DEFAULT_BOT_TOKEN,
+    app_token: str = DEFAULT_APP_TOKEN,
     base_url_holder: HasUrl | None = None,
     spec: SlackApiSpec | None = None,
 ) -> Starlette:
     """The emulator as an ASGI app.
 
-    URLs it hands out (upload URLs, permalinks, ``url_private``) start with
+    URLs it hands out (upload URLs, permalinks, ``url_private``, Socket Mode URLs) start with
     ``base_url_holder.url``, else ``workspace.base_url``, else the request's own base URL.
     """
-    return _EmulatorApp(workspace, bot_token, base_url_holder, spec or load_spec()).starlette()
+    return _EmulatorApp(workspace, bot_token, app_token, base_url_holder, spec or load_spec()).starlette()
 
 
 class SlackEmulator:
-    """A running emulator: ``workspace``, ``url``, ``api_url`` (for ``AsyncWebClient(base_url=...)``)."""
+    """A running emulator: ``workspace``, ``url``, ``api_url`` (for ``AsyncWebClient(base_url=...)``),
+    ``bot_token``, ``app_token`` and ``socket_mode`` (deliveries, disconnects: :class:`SocketModeServer`)."""
 
     def __init__(self, app: _EmulatorApp, server: RunningServer) -> None:
         self._app = app
@@ -127,8 +152,18 @@ class SlackEmulator:
     def bot_token(self) -> str:
         return self._app.bot_token
 
+    @property
+    def app_token(self) -> str:
+        """The app-level token (``xapp-…``) ``apps.connections.open`` accepts."""
+        return self._app.app_token
+
+    @property
+    def socket_mode(self) -> SocketModeServer:
+        return self._app.socket_mode
+
     def reset(self, workspace: SlackWorkspace | None = None) -> SlackWorkspace:
-        """Serve a fresh (or the given) workspace from now on, e.g. per test with a per-module server."""
+        """Serve a fresh (or the given) workspace from now on, e.g. per test with a per-module server
+        (Socket Mode connections are closed and what was pending for them is dropped)."""
         fresh = workspace or SlackWorkspace()
         fresh.base_url = self.url
         self._app.use_workspace(fresh)
@@ -159,10 +194,13 @@ class SlackEmulator:
 
 
 def start_slack_emulator(
-    workspace: SlackWorkspace | None = None, *, bot_token: str = DEFAULT_BOT_TOKEN
+    workspace: SlackWorkspace | None = None,
+    *,
+    bot_token: str = DEFAULT_BOT_TOKEN,
+    app_token: str = DEFAULT_APP_TOKEN,
 ) -> SlackEmulator:
     """Build the emulator, serve it on a free loopback port and set ``workspace.base_url``."""
-    app = _EmulatorApp(workspace or SlackWorkspace(), bot_token, None, load_spec())
+    app = _EmulatorApp(workspace or SlackWorkspace(), bot_token, app_token, None, load_spec())
     server = serve_in_thread(app.starlette())
     app.ws.base_url = server.url
     return SlackEmulator(app, server)
@@ -170,16 +208,31 @@ def start_slack_emulator(
 
 class _EmulatorApp:
     def __init__(
-        self, workspace: SlackWorkspace, bot_token: str, holder: HasUrl | None, spec: SlackApiSpec
+        self,
+        workspace: SlackWorkspace,
+        bot_token: str,
+        app_token: str,
+        holder: HasUrl | None,
+        spec: SlackApiSpec,
     ) -> None:
         self.bot_token = bot_token
+        self.app_token = app_token
         self.holder = holder
         self.spec = spec
+        self.socket_mode = SocketModeServer(workspace)
         self.use_workspace(workspace)
 
     def use_workspace(self, workspace: SlackWorkspace) -> None:
         self.ws = workspace
-        self.dispatcher = ApiDispatcher(workspace, bot_token=self.bot_token, spec=self.spec)
+        if self.socket_mode.ws is not workspace:
+            self.socket_mode.use_workspace(workspace)
+        self.dispatcher = ApiDispatcher(
+            workspace,
+            bot_token=self.bot_token,
+            app_token=self.app_token,
+            spec=self.spec,
+            socket_mode=self.socket_mode,
+        )
 
     def starlette(self) -> Starlette:
         routes = [
@@ -187,6 +240,7 @@ class _EmulatorApp:
             Route("/upload/{file_id}", self.upload, methods=["POST", "PUT"]),
             Route("/response_url/{token}", self.response_url, methods=["POST"]),
             Route("/files/{file_id}/{filename}", self.download, methods=["GET"]),
+            WebSocketRoute("/link/", self.socket_mode.endpoint),
         ]
         return Starlette(routes=routes)
 
@@ -197,10 +251,16 @@ class _EmulatorApp:
     async def api(self, request: Request) -> Response:
         method = request.path_params["method"]
         args, parse_error = await read_args(request)
-        token = _bearer_token(request) or _pop_token(args)
+        header_token = _bearer_token(request)
+        token = header_token or _pop_token(args)
         args.pop("token", None)
         result = self.dispatcher.call(
-            method, args, token=token, base_url=self.base_url(request), parse_error=parse_error
+            method,
+            args,
+            token=token,
+            token_in_header=header_token is not None,
+            base_url=self.base_url(request),
+            parse_error=parse_error,
         )
         return JSONResponse(result.body, status_code=result.status, headers=dict(result.headers))
 
@@ -251,11 +311,11 @@ class _EmulatorApp:
             if uses > MAX_RESPONSE_URL_USES:
                 self.ws.add_violation(f"response_url: used {len(posted)} times (max {MAX_RESPONSE_URL_USES})")
                 return PlainTextResponse("used_url", status_code=404)
-            problems = _response_problems(body)
+            problems = response_problems(body)
             if problems:
                 self.ws.add_violation("response_url: " + "; ".join(problems))
                 return PlainTextResponse("invalid_blocks", status_code=400)
-            _apply_response(self.ws, target, body)
+            apply_response(self.ws, target, body)
         return JSONResponse({"ok": True})
 
 
@@ -339,76 +399,3 @@ def _bearer_token(request: Request) -> str | None:
 def _pop_token(args: JsonDict) -> str | None:
     token = args.pop("token", None)
     return str(token) if token else None
-
-
-# --- response URLs ------------------------------------------------------------------------------
-
-
-def record_ack_reply(ws: SlackWorkspace, response_url: str, body: bytes, content_type: str) -> None:
-    """A slash command's ack with a body: Slack shows it as it would a first ``response_url`` reply
-    (https://api.slack.com/interactivity/slash-commands#responding_immediate_response), so it is
-    checked and recorded with those. An empty ack shows nothing."""
-    if not body.strip():
-        return
-    token = response_url.rstrip("/").rsplit("/", 1)[-1]
-    reply: Any
-    if "json" in content_type:
-        try:
-            reply = json.loads(body)
-        except ValueError:
-            reply = None
-    else:
-        reply = {"text": body.decode("utf-8", "replace")}
-    with ws.lock:
-        target = ws.response_targets.get(token)
-        if target is None:
-            return
-        if not isinstance(reply, dict):
-            ws.add_violation("slash command ack: a JSON body must be an object")
-            return
-        if "text" not in reply and "blocks" not in reply:
-            return  # no message in it (an ack such as {"ok": true}): nothing is shown
-        ws.ack_replies.add(token)
-        ws.response_urls.setdefault(token, []).insert(0, reply)
-        problems = _response_problems(reply)
-        if problems:
-            ws.add_violation("slash command ack: " + "; ".join(problems))
-            return
-        _apply_response(ws, target, reply)
-
-
-def _response_problems(body: JsonDict) -> list[str]:
-    problems = []
-    text = body.get("text", "")
-    if not isinstance(text, str) or len(text) > MAX_MESSAGE_TEXT:
-        problems.append(f"text must be a string of at most {MAX_MESSAGE_TEXT} chars")
-    if body.get("blocks") is not None:
-        problems.extend(validate_blocks(body["blocks"], surface="message"))
-    if body.get("response_type", "ephemeral") not in ("ephemeral", "in_channel"):
-        problems.append(f"response_type must be 'ephemeral' or 'in_channel', got {body['response_type']!r}")
-    return problems
-
-
-def _apply_response(ws: SlackWorkspace, target: ResponseTarget, body: JsonDict) -> None:
-    text, blocks = str(body.get("text", "")), body.get("blocks")
-    original = ws.find_message(target.channel, target.message_ts) if target.message_ts else None
-    if _truthy(body.get("delete_original")):
-        if original is not None:
-            original.deleted = True
-        return
-    if _truthy(body.get("replace_original")) and original is not None:
-        original.text = text
-        original.blocks = list(blocks or [])
-        original.edited = {"user": BOT_USER_ID, "ts": ws.next_ts()}
-        return
-    if body.get("response_type") == "in_channel":
-        thread_ts = body.get("thread_ts")
-        ws.post_message(
-            target.channel, text=text, blocks=blocks, thread_ts=str(thread_ts) if thread_ts else None
-        )
-        return
-    ws.ephemerals.append(Ephemeral(ws.next_ts(), target.channel, target.user, text, list(blocks or [])))
-
-
-def _truthy(value: Any) -> bool:
-    return value is True or str(value).lower() in ("true", "1")

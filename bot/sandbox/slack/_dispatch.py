@@ -6,14 +6,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.sandbox._slack_context import ApiError, Handler, MethodContext
-from bot.sandbox._slack_methods_messages import MESSAGE_HANDLERS
-from bot.sandbox._slack_methods_other import OTHER_HANDLERS
-from bot.sandbox._slack_models import Call, Fault, JsonDict
-from bot.sandbox._slack_spec import SlackApiSpec
-from bot.sandbox._slack_workspace import SlackWorkspace
+from bot.sandbox.slack._context import ApiError, Handler, MethodContext
+from bot.sandbox.slack._methods_messages import MESSAGE_HANDLERS
+from bot.sandbox.slack._methods_other import OTHER_HANDLERS
+from bot.sandbox.slack._models import Call, Fault, JsonDict
+from bot.sandbox.slack._socket_mode import SocketModeServer
+from bot.sandbox.slack._spec import SlackApiSpec
+from bot.sandbox.slack._workspace import SlackWorkspace
 
 HANDLERS: dict[str, Handler] = {**MESSAGE_HANDLERS, **OTHER_HANDLERS}
+
+APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
+"""Methods that take the app-level token (``xapp-…``), in the Authorization header only."""
 
 _CONTENT_ARGS = ("text", "blocks", "attachments", "markdown_text")
 
@@ -86,13 +90,26 @@ class ApiResult:
 
 
 class ApiDispatcher:
-    def __init__(self, workspace: SlackWorkspace, *, bot_token: str, spec: SlackApiSpec) -> None:
+    def __init__(
+        self,
+        workspace: SlackWorkspace,
+        *,
+        bot_token: str,
+        spec: SlackApiSpec,
+        app_token: str | None = None,
+        socket_mode: SocketModeServer | None = None,
+    ) -> None:
         self.workspace = workspace
         self.bot_token = bot_token
+        self.app_token = app_token
         self.spec = spec
+        self.socket_mode = socket_mode
+        self.handlers = dict(HANDLERS)
+        if socket_mode is not None:
+            self.handlers["apps.connections.open"] = self._apps_connections_open
 
     def knows(self, method: str) -> bool:
-        return method in HANDLERS or self.spec.knows(method)
+        return method in self.handlers or self.spec.knows(method)
 
     def call(
         self,
@@ -102,13 +119,14 @@ class ApiDispatcher:
         token: str | None,
         base_url: str,
         parse_error: ApiError | None = None,
+        token_in_header: bool = True,
     ) -> ApiResult:
         ws = self.workspace
         with ws.lock:
             try:
                 if parse_error is not None:
                     raise parse_error
-                result = self._call(method, args, token, base_url)
+                result = self._call(method, args, token, base_url, token_in_header)
             except ApiError as error:
                 if error.violation is not None:
                     ws.add_violation(f"{method}: {error.violation}")
@@ -122,11 +140,16 @@ class ApiDispatcher:
             )
             return result
 
-    def _call(self, method: str, args: JsonDict, token: str | None, base_url: str) -> ApiResult:
+    def _call(
+        self, method: str, args: JsonDict, token: str | None, base_url: str, token_in_header: bool
+    ) -> ApiResult:
         if not self.knows(method):
             raise ApiError("unknown_method", f"{method!r} is not a Slack Web API method")
-        self._authenticate(token)
-        handler = HANDLERS.get(method)
+        if method in APP_TOKEN_METHODS:
+            self._authenticate_app(method, token, token_in_header)
+        else:
+            self._authenticate(token)
+        handler = self.handlers.get(method)
         if handler is None:
             raise ApiError(
                 "not_implemented_in_emulator", "this Slack method is not implemented by the emulator"
@@ -141,8 +164,32 @@ class ApiDispatcher:
     def _authenticate(self, token: str | None) -> None:
         if not token:
             raise ApiError("not_authed", "no token: send 'Authorization: Bearer <bot token>'")
+        if token == self.app_token:
+            raise ApiError(
+                "not_allowed_token_type",
+                "the app-level token (xapp-…) only opens Socket Mode connections: use the bot token",
+            )
         if token != self.bot_token:
             raise ApiError("invalid_auth", f"token {token[:10]!r}… is not the bot token")
+
+    def _authenticate_app(self, method: str, token: str | None, in_header: bool) -> None:
+        if token and not in_header:
+            raise ApiError(
+                "not_authed",
+                f"{method} takes the app-level token in the Authorization header, not as an argument",
+            )
+        if not token:
+            raise ApiError("not_authed", "no token: send 'Authorization: Bearer <app-level token xapp-…>'")
+        if token == self.bot_token:
+            raise ApiError(
+                "not_allowed_token_type", f"{method} needs the app-level token (xapp-…), not the bot token"
+            )
+        if token != self.app_token:
+            raise ApiError("invalid_auth", f"token {token[:10]!r}… is not the app-level token")
+
+    def _apps_connections_open(self, ctx: MethodContext) -> JsonDict:
+        assert self.socket_mode is not None
+        return {"url": self.socket_mode.open_url(ctx.base_url)}
 
     def _check_args(self, method: str, args: Mapping[str, Any]) -> None:
         required = set(REQUIRED_ARGS.get(method, ())) | self.spec.required_args(method)

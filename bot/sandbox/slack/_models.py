@@ -414,3 +414,73 @@ class ResponseTarget:
     channel: str
     user: str
     message_ts: str | None = None
+
+
+# --- Socket Mode ------------------------------------------------------------------------------
+
+ENVELOPE_TYPES = ("events_api", "slash_commands", "interactive")
+
+
+@dataclass
+class SocketConnection:
+    """One websocket of the app's Socket Mode link, as the emulator saw it (times: ``time.monotonic()``)."""
+
+    id: str
+    ticket: str
+    opened_at: float
+    closed_at: float | None = None
+    closed_by: str | None = None
+    """``"app"`` (the client closed it) or ``"slack"`` (the emulator did)."""
+    disconnect_reason: str | None = None
+    """The reason of the ``disconnect`` message the emulator sent on it, if it sent one."""
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+
+@dataclass
+class Envelope:
+    """One envelope the emulator sent (or will send) over Socket Mode.
+
+    A redelivery is a new envelope (new ``envelope_id``, ``retry_attempt`` + 1) of the same
+    delivery: ``delivery_id`` is the ``envelope_id`` of the delivery's first envelope.
+    """
+
+    envelope_id: str
+    type: str
+    payload: JsonDict
+    accepts_response_payload: bool
+    delivery_id: str
+    retry_attempt: int = 0
+    retry_reason: str = ""
+    retry_fields: bool = True
+    """Whether the frame carries ``retry_attempt``/``retry_reason`` (Slack's events_api envelopes do)."""
+    connection: str | None = None
+    sent_at: float | None = None
+
+    def to_api(self) -> JsonDict:
+        frame: JsonDict = {
+            "envelope_id": self.envelope_id,
+            "payload": self.payload,
+            "type": self.type,
+            "accepts_response_payload": self.accepts_response_payload,
+        }
+        if self.retry_fields:
+            frame["retry_attempt"] = self.retry_attempt
+            frame["retry_reason"] = self.retry_reason
+        return frame
+
+
+@dataclass(frozen=True)
+class EnvelopeAck:
+    """An ack the app sent: ``{"envelope_id": ..., "payload": {...}}`` (the payload is optional)."""
+
+    envelope_id: str
+    connection: str
+    payload: JsonDict | None
+    received_at: float
+    duplicate: bool = False
+    """The envelope had been acked already."""
+    late: bool = False
+    """The delivery had already ended without an ack (Slack ignores it)."""

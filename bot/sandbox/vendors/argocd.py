@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bot.sandbox.deploy_fakes import ARGOCD_SPEC, body_problems, definition_validator
+from bot.sandbox.vendors.deploy import ARGOCD_SPEC, body_problems, definition_validator
 
 _GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 429: 8, 500: 13, 503: 14, 504: 4}
 

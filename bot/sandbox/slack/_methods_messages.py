@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from bot.sandbox._slack_context import Handler, MethodContext
-from bot.sandbox._slack_models import (
+from bot.sandbox.slack._context import Handler, MethodContext
+from bot.sandbox.slack._models import (
     BASE_TIME,
     BOT_ID,
     BOT_USER_ID,

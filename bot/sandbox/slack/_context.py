@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
-from bot.sandbox._slack_blocks import MAX_MESSAGE_TEXT, validate_blocks
-from bot.sandbox._slack_models import BOT_USER_ID, Channel, JsonDict, Message, User
-from bot.sandbox._slack_workspace import SlackWorkspace
+from bot.sandbox.slack._blocks import MAX_MESSAGE_TEXT, validate_blocks
+from bot.sandbox.slack._models import BOT_USER_ID, Channel, JsonDict, Message, User
+from bot.sandbox.slack._workspace import SlackWorkspace
 
 T = TypeVar("T")
 
