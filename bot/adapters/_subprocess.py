@@ -15,7 +15,6 @@ import contextlib
 import os
 import re
 import signal
-import string
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -172,47 +171,6 @@ def clip_tail(text: str, limit: int) -> str:
 
 
 # --- Config placeholders ----------------------------------------------------------------------------
-
-PLACEHOLDERS = ("service", "env", "version", "revision")
-
-
-def placeholder_values(
-    service: ServiceConfig, environment: str, *, version: str | None = None, revision: str | None = None
-) -> dict[str, str | None]:
-    """The values of the placeholders; ``None`` marks one that is not known at this point."""
-    return {"service": service.name, "env": environment, "version": version, "revision": revision}
-
-
-def fill_placeholders(template: str, values: Mapping[str, str | None], *, where: str) -> str:
-    """Replace ``{service}``-style placeholders in ``template``; ``{{``/``}}`` are literal braces.
-
-    Unknown names, positional ``{}``, attribute/index access, conversions and format specs are
-    rejected (``DeployError``, not retryable) and so is a known placeholder whose value is
-    ``None`` here (``{version}`` while listing releases). Values are inserted verbatim.
-    """
-    allowed = ", ".join("{" + name + "}" for name in PLACEHOLDERS)
-    try:
-        parts = list(string.Formatter().parse(template))
-    except ValueError as exc:
-        raise DeployError(f"{where}: invalid template {template!r} ({exc})", retryable=False) from exc
-    out: list[str] = []
-    for literal, field, spec, conversion in parts:
-        out.append(literal)
-        if field is None:
-            continue
-        if field not in PLACEHOLDERS or spec or conversion:
-            shown = (
-                "{" + field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
-            )
-            raise DeployError(
-                f"{where}: unknown placeholder {shown} in {template!r}; use {allowed}", retryable=False
-            )
-        value = values.get(field)
-        if value is None:
-            raise DeployError(f"{where}: {{{field}}} is not available here ({template!r})", retryable=False)
-        out.append(value)
-    return "".join(out)
-
 
 # --- Small parsing helpers --------------------------------------------------------------------------
 

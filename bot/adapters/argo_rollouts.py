@@ -17,18 +17,11 @@ from urllib.parse import quote
 
 import httpx
 
-from bot.adapters._subprocess import (
-    JsonHttp,
-    deploy_config,
-    fill_placeholders,
-    parse_time,
-    placeholder_values,
-    run_command,
-    summarise,
-)
+from bot.adapters._subprocess import JsonHttp, deploy_config, parse_time, run_command, summarise
 from bot.config import ArgoRolloutsDeploy, ServiceConfig
 from bot.errors import DeployError
 from bot.ports import DeployResult, Release
+from bot.values import fill_placeholders, placeholder_values
 
 _REVISION_ANNOTATION = "rollout.argoproj.io/revision"
 _HASH_LABEL = "rollouts-pod-template-hash"

@@ -18,17 +18,11 @@ from urllib.parse import quote
 
 import httpx
 
-from bot.adapters._subprocess import (
-    JsonHttp,
-    clip,
-    deploy_config,
-    fill_placeholders,
-    parse_time,
-    placeholder_values,
-)
+from bot.adapters._subprocess import JsonHttp, clip, deploy_config, parse_time
 from bot.config import ArgoCDDeploy, ServiceConfig
 from bot.errors import DeployError
 from bot.ports import DeployResult, Release
+from bot.values import fill_placeholders, placeholder_values
 
 SUSPENDED_ANNOTATION = "cmdcenter.io/suspended-automated-sync"
 _VERSION_PARAMETERS = ("image.tag", "imageTag", "image.version", "version", "appVersion", "tag")

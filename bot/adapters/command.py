@@ -13,17 +13,11 @@ import json
 import shlex
 from typing import Any
 
-from bot.adapters._subprocess import (
-    deploy_config,
-    fill_placeholders,
-    parse_time,
-    placeholder_values,
-    run_command,
-    summarise,
-)
+from bot.adapters._subprocess import deploy_config, parse_time, run_command, summarise
 from bot.config import CommandDeploy, ServiceConfig
 from bot.errors import DeployError
 from bot.ports import DeployResult, Release
+from bot.values import fill_placeholders, placeholder_values
 
 
 class CommandDeployer:

@@ -18,10 +18,11 @@ from urllib.parse import quote
 
 import httpx
 
-from bot.adapters._subprocess import JsonHttp, deploy_config, fill_placeholders, placeholder_values
+from bot.adapters._subprocess import JsonHttp, deploy_config
 from bot.config import GitHubActionsDeploy, ServiceConfig
 from bot.errors import DeployError
 from bot.ports import DeployResult, Release
+from bot.values import fill_placeholders, placeholder_values
 
 API_VERSION = "2022-11-28"
 

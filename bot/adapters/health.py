@@ -17,8 +17,7 @@ from typing import Any
 import httpx
 
 from bot.ports import HealthResult
-
-MISSING = object()
+from bot.values import MISSING, as_text, dig
 
 
 class HttpHealthProbe:
@@ -94,24 +93,6 @@ def _judge(
     if text != expect_value:
         return False, f"{json_field} is {text!r} (expected {expect_value!r})"
     return True, f"{json_field} is {text!r}"
-
-
-def dig(body: Any, dotted: str) -> Any:
-    """Follow ``a.b.0.c`` through objects (and list indices); ``MISSING`` when a step is absent."""
-    node = body
-    for part in dotted.split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return MISSING
-    return node
-
-
-def as_text(value: Any) -> str:
-    """JSON scalars as the config writes them: strings as is, ``true``/``false``/``null``/numbers as JSON."""
-    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _transport_detail(exc: httpx.TransportError) -> str:

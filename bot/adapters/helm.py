@@ -12,18 +12,11 @@ import json
 import re
 from typing import Any
 
-from bot.adapters._subprocess import (
-    CommandOutput,
-    deploy_config,
-    fill_placeholders,
-    parse_time,
-    placeholder_values,
-    run_command,
-    summarise,
-)
+from bot.adapters._subprocess import CommandOutput, deploy_config, parse_time, run_command, summarise
 from bot.config import HelmDeploy, ServiceConfig
 from bot.errors import DeployError
 from bot.ports import DeployResult, Release
+from bot.values import fill_placeholders, placeholder_values
 
 _CHART_VERSION = re.compile(r"-(v?\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]*)?)$")
 _TRANSIENT = re.compile(

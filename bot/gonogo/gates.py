@@ -36,14 +36,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bot.adapters._subprocess import fill_placeholders, placeholder_values
-from bot.adapters.health import MISSING, as_text, dig
 from bot.config import Config, GateConfig, ServiceConfig, Severity
 from bot.deps import Deps
 from bot.errors import CmdcenterError, ProbeError, new_error_id
 from bot.gonogo.windows import ChangeWindow
 from bot.ports import CheckRun
 from bot.releases.freeze import active_freezes
+from bot.values import MISSING, as_text, dig, fill_placeholders, placeholder_values
 
 log = logging.getLogger(__name__)
 

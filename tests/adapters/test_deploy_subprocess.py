@@ -11,15 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.adapters._subprocess import (
-    _status_error,
-    clip,
-    fill_placeholders,
-    parse_time,
-    run_command,
-    summarise,
-)
+from bot.adapters._subprocess import _status_error, clip, parse_time, run_command, summarise
 from bot.errors import DeployError
+from bot.values import fill_placeholders
 
 PY = sys.executable
 VALUES: dict[str, str | None] = {"service": "checkout", "env": "prod", "version": "1.4.0", "revision": "7"}
