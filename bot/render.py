@@ -201,8 +201,13 @@ class _LineBreaksAreLayout(jinja2.ext.Extension):
             yield Token(token.lineno, token.type, _LINE_BREAK.sub(" ", value))
 
 
-def default_templates_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "templates"
+def default_templates_dir(package: Path | None = None) -> Path:
+    """``bot/templates/`` in an installed wheel (the build copies the source tree's ``templates/``
+    there: see ``[tool.setuptools.package-dir]`` in ``pyproject.toml``), else ``templates/`` at the
+    top of the source tree (a checkout, an editable install). ``package``: ``bot/``'s directory."""
+    package = package or Path(__file__).resolve().parent
+    shipped = package / "templates"
+    return shipped if shipped.is_dir() else package.parent / "templates"
 
 
 class Renderer:

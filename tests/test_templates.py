@@ -794,6 +794,14 @@ def test_templates_are_read_from_the_source_tree_or_the_installed_package() -> N
     assert found.parent.name == "bot" or (found.parent / "pyproject.toml").is_file()
 
 
+def test_templates_are_read_from_the_package_when_installed_else_from_the_source_tree(tmp_path: Path) -> None:
+    source_tree = tmp_path / "checkout"
+    (source_tree / "bot").mkdir(parents=True)
+    assert default_templates_dir(source_tree / "bot") == source_tree / "templates"
+    (source_tree / "bot" / "templates").mkdir()  # where a wheel puts them
+    assert default_templates_dir(source_tree / "bot") == source_tree / "bot" / "templates"
+
+
 # --- the macro library and the environment's rules -------------------------------------------------
 
 
