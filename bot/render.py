@@ -8,6 +8,11 @@ Three kinds of template, chosen by file suffix:
 * ``*.mrkdwn.j2`` — plain Slack mrkdwn text; each ``{{ expr }}`` is mrkdwn-escaped.
 * ``*.md.j2`` — a Markdown document (post-mortem); no Slack escaping.
 
+Block Kit templates build their blocks with the macros of ``templates/_blocks.j2`` (which manage the
+commas). What a template renders — a macro's output, a ``{% call %}`` body — is :class:`Rendered`:
+its ``{{ }}`` were escaped as it rendered, so printing it again leaves it as it is. In a ``*.json.j2``
+template a line break is layout (see :class:`_LineBreaksAreLayout`), so long texts wrap.
+
 User text can never ping anyone: ``&``, ``<``, ``>`` are escaped (so ``<!channel>`` and ``<@U1>``
 show literally) and a zero-width joiner follows ``@`` in ``@here``/``@channel``/``@everyone``.
 Trusted mrkdwn (mentions, links) is produced only by the ``mention``/``link``/``channel`` filters.
@@ -17,12 +22,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.ext
+from jinja2.lexer import Token, TokenStream
 from pydantic import BaseModel
 
 JSON = dict[str, Any]
@@ -130,8 +138,76 @@ def _doc_finalize(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def default_templates_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "templates"
+class Rendered(str):
+    """Text a template rendered: a macro's output, a ``{% call %}`` body, a ``{% set %}`` block. Every
+    ``{{ }}`` in it was escaped when it rendered, so the environment prints it as it is (escaping it
+    a second time would show ``&amp;amp;``). Only the environments make one (``concat``)."""
+
+    __slots__ = ()
+
+
+def _concat(parts: Iterable[str]) -> Rendered:
+    return Rendered("".join(parts))
+
+
+def _keeping_rendered(finalize: Callable[[object], str]) -> Callable[[object], str]:
+    def finalize_value(value: object) -> str:
+        return value if isinstance(value, Rendered) else finalize(value)
+
+    return finalize_value
+
+
+def json_list(items: object) -> Rendered:
+    """``[…]`` around the items a ``{% call %}`` body rendered, each written by its macro with a
+    leading comma (``,{…}``): the macros of ``_blocks.j2`` manage the commas, not the templates."""
+    if not isinstance(items, Rendered):
+        raise TypeError(f"json_list takes what a template rendered, not {type(items).__name__}")
+    inner = items.strip()
+    return Rendered(f"[{inner[1:] if inner.startswith(',') else inner}]")
+
+
+_LINE_BREAK = re.compile(r"\n[ \t]*")
+_LAST_LINE_BREAK = re.compile(r"\n[ \t]*\Z")
+
+
+class _LineBreaksAreLayout(jinja2.ext.Extension):
+    """In a Block Kit template a line break is layout, so that a long text can wrap:
+
+    * between two lines of text (one ending with text or ``}}``, the next starting with text or
+      ``{{``), a line break and the next line's indentation read as one space;
+    * a ``{% tag %}`` at the start or at the end of a line takes that line break with it (as
+      ``{%- tag %}`` would, and as ``trim_blocks`` does at the end), and indentation goes: a line
+      holding only tags leaves nothing, and a text touches a tag it is written against.
+
+    Only the template's own text changes, never a value: this works on the template's tokens before
+    anything renders (a JSON string cannot hold a raw line break anyway, and ``finalize`` writes a
+    value's line breaks as ``\\n``). Write ``\\n`` for a line break in the message.
+    """
+
+    def filter_stream(self, stream: TokenStream) -> Iterator[Token]:
+        tokens = list(stream)
+        previous_end = 1  # the line on which the previous token ended
+        for i, token in enumerate(tokens):
+            if token.type != "data":
+                previous_end = token.lineno  # a tag's line (without the line break trim_blocks took)
+                yield token
+                continue
+            value = token.value
+            if token.lineno > previous_end:  # a tag (or a comment) ending the line before took its break
+                value = value.lstrip(" \t")
+            if i + 1 < len(tokens) and tokens[i + 1].type == "block_begin":  # a tag starting a line
+                value = _LAST_LINE_BREAK.sub("", value)
+            previous_end = token.lineno + token.value.count("\n")
+            yield Token(token.lineno, token.type, _LINE_BREAK.sub(" ", value))
+
+
+def default_templates_dir(package: Path | None = None) -> Path:
+    """``bot/templates/`` in an installed wheel (the build copies the source tree's ``templates/``
+    there: see ``[tool.setuptools.package-dir]`` in ``pyproject.toml``), else ``templates/`` at the
+    top of the source tree (a checkout, an editable install). ``package``: ``bot/``'s directory."""
+    package = package or Path(__file__).resolve().parent
+    shipped = package / "templates"
+    return shipped if shipped.is_dir() else package.parent / "templates"
 
 
 class Renderer:
@@ -143,16 +219,20 @@ class Renderer:
         self._fixed_json: dict[tuple[str, ...], str] = {}
         self._last_for: dict[str, tuple[object, str]] = {}  # per template: its source, the JSON
 
-    def _env(self, finalize: Any) -> jinja2.Environment:
+    def _env(
+        self, finalize: Callable[[object], str], *, layout_line_breaks: bool = False
+    ) -> jinja2.Environment:
         env = jinja2.Environment(  # noqa: S701 - escaping is done by ``finalize`` for Slack, not HTML
             loader=jinja2.FileSystemLoader(str(self.templates_dir)),
             undefined=jinja2.StrictUndefined,
-            finalize=finalize,
+            finalize=_keeping_rendered(finalize),
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
             auto_reload=False,  # templates ship with the code: no stat() of the file on every render
+            extensions=[_LineBreaksAreLayout] if layout_line_breaks else [],
         )
+        env.concat = _concat  # type: ignore[method-assign]  # what a template renders is Rendered
         env.filters.update(
             mention=mention,
             channel=channel_link,
@@ -162,12 +242,13 @@ class Renderer:
             truncate_text=truncate,
             md_cell=md_cell,
             escape=escape_mrkdwn,
+            json_list=json_list,
         )
         return env
 
     @cached_property
     def _json_env(self) -> jinja2.Environment:
-        return self._env(_json_finalize)
+        return self._env(_json_finalize, layout_line_breaks=True)
 
     @cached_property
     def _mrkdwn_env(self) -> jinja2.Environment:
