@@ -27,7 +27,7 @@ from bot.deps import Deps
 from bot.errors import UsageError
 from bot.gonogo import dispatch as gonogo
 from bot.gonogo import parse as _g
-from bot.gonogo.service import Action as GoNoGoButton
+from bot.gonogo.card import Action as GoNoGoButton
 from bot.help import usage
 from bot.incidents import dispatch as incidents
 from bot.incidents import parse as _i

@@ -152,9 +152,9 @@ def _cross_check(config: Config) -> list[str]:
                 problems.append(f"access[{i}].services: unknown service {service!r}")
         if not rule.users and not rule.usergroups:
             problems.append(f"access[{i}]: a rule needs users or usergroups")
-    from bot.gonogo import gates as gonogo_gates
+    from bot.gonogo import gate_specs
 
-    problems += gonogo_gates.config_problems(config)
+    problems += gate_specs.config_problems(config)
     return problems
 
 

@@ -171,66 +171,10 @@ def demo_config(base_url: str, groups: dict[str, str]) -> Config:
 
 def demo_config_yaml(base_url: str, groups: dict[str, str]) -> str:
     """The demo company's config as YAML (written to the data directory for the curious)."""
-    services = []
-    for s in SERVICES:
-        services.append(
-            {
-                "name": s.name,
-                "environments": list(ENVIRONMENTS),
-                "default_environment": "prod",
-                "owner_team": s.owner_team,
-                "runbook_url": f"https://runbooks.{DOMAIN}/{s.name}",
-                "deploy": {"tool": "argocd", "application": f"{s.name}-{{env}}"},
-                "health_checks": [
-                    {
-                        "url": f"{base_url}{health_path(s.name)}",
-                        "environment": "prod",
-                        "json_field": "status",
-                        "expect_value": "ok",
-                        "timeout_seconds": 2,
-                    }
-                ],
-                "prometheus": [
-                    {
-                        "name": "error rate",
-                        "query": s.error_rate_query(),
-                        "unit": "%",
-                        "warn": 1,
-                        "critical": 5,
-                    },
-                    {
-                        "name": "p95 latency",
-                        "query": s.latency_query(),
-                        "unit": "ms",
-                        "warn": 300,
-                        "critical": 800,
-                    },
-                ],
-                "statuspage_component_id": s.component_id,
-                "pagerduty": {
-                    "service_id": s.pd_service,
-                    "escalation_policy_id": s.pd_policy,
-                    "routing_key": s.routing_key,
-                },
-                "gates": [{"kind": "no_open_incidents"}, {"kind": "no_freeze"}, {"kind": "approvals"}],
-            }
-        )
     data: dict[str, Any] = {
         "slack": {"incident_channel": "incident-bridge", "release_channel": "releases"},
-        "services": services,
-        "access": [
-            {"action": "rollback", "environments": ["staging"], "usergroups": [groups["engineers"]]},
-            {
-                "action": "rollback",
-                "environments": ["prod"],
-                "usergroups": [groups["sre"]],
-                "users": [ROLES["release_captain"]],
-            },
-            {"action": "deploy", "usergroups": [groups["engineers"]], "users": [ROLES["release_captain"]]},
-            {"action": "freeze", "usergroups": [groups["sre"]], "users": [ROLES["release_captain"]]},
-            {"action": "statuspage.publish", "usergroups": [groups["comms"], groups["sre"]]},
-            {"action": "gonogo.approve", "role": "sre", "usergroups": [groups["sre"]]},
-        ],
+        "services": [_service_config(s, base_url) for s in SERVICES],
+        "access": _access_rules(groups),
         "rollback": {
             "two_person_environments": ["prod"],
             "health_timeout_seconds": 30,
@@ -241,6 +185,55 @@ def demo_config_yaml(base_url: str, groups: dict[str, str]) -> str:
     }
     header = f"# The config of the cmdcenter demo ({COMPANY}); generated at every start.\n"
     return header + yaml.safe_dump(data, sort_keys=False, width=200)
+
+
+def _service_config(s: DemoService, base_url: str) -> dict[str, Any]:
+    """One demo service: its deploy tool, health check, Prometheus queries, pager and gates."""
+    return {
+        "name": s.name,
+        "environments": list(ENVIRONMENTS),
+        "default_environment": "prod",
+        "owner_team": s.owner_team,
+        "runbook_url": f"https://runbooks.{DOMAIN}/{s.name}",
+        "deploy": {"tool": "argocd", "application": f"{s.name}-{{env}}"},
+        "health_checks": [
+            {
+                "url": f"{base_url}{health_path(s.name)}",
+                "environment": "prod",
+                "json_field": "status",
+                "expect_value": "ok",
+                "timeout_seconds": 2,
+            }
+        ],
+        "prometheus": _prometheus_queries(s),
+        "statuspage_component_id": s.component_id,
+        "pagerduty": {
+            "service_id": s.pd_service,
+            "escalation_policy_id": s.pd_policy,
+            "routing_key": s.routing_key,
+        },
+        "gates": [{"kind": "no_open_incidents"}, {"kind": "no_freeze"}, {"kind": "approvals"}],
+    }
+
+
+def _prometheus_queries(s: DemoService) -> list[dict[str, Any]]:
+    return [
+        {"name": "error rate", "query": s.error_rate_query(), "unit": "%", "warn": 1, "critical": 5},
+        {"name": "p95 latency", "query": s.latency_query(), "unit": "ms", "warn": 300, "critical": 800},
+    ]
+
+
+def _access_rules(groups: dict[str, str]) -> list[dict[str, Any]]:
+    """Who may do what in the demo: engineers, SREs, comms and the release captain."""
+    captain = ROLES["release_captain"]
+    return [
+        {"action": "rollback", "environments": ["staging"], "usergroups": [groups["engineers"]]},
+        {"action": "rollback", "environments": ["prod"], "usergroups": [groups["sre"]], "users": [captain]},
+        {"action": "deploy", "usergroups": [groups["engineers"]], "users": [captain]},
+        {"action": "freeze", "usergroups": [groups["sre"]], "users": [captain]},
+        {"action": "statuspage.publish", "usergroups": [groups["comms"], groups["sre"]]},
+        {"action": "gonogo.approve", "role": "sre", "usergroups": [groups["sre"]]},
+    ]
 
 
 # --- the stand-ins' data ------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
+from functools import partial
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -22,19 +24,9 @@ from bot.config import PrometheusQuery, ServiceConfig
 from bot.db.models import GoNoGoDecision, OutboxItem, ScheduledJob
 from bot.deps import Deps
 from bot.errors import ChatError, Conflict, DeployError, GateRefusal, ProbeError
-from bot.gonogo.service import (
-    SYSTEM,
-    DecisionView,
-    announce,
-    audit,
-    card_step,
-    load_decision,
-    mark_changed,
-    recheck,
-    service_config,
-    title,
-    view_of,
-)
+from bot.gonogo.card import DecisionView, card_step, view_of
+from bot.gonogo.decisions import announce, recheck
+from bot.gonogo.store import SYSTEM, audit, load_decision, mark_changed, title
 from bot.incidents.store import add_timeline
 from bot.jobs import cancel as cancel_jobs
 from bot.jobs import schedule
@@ -45,8 +37,6 @@ from bot.tool_runs import holding_lease, run_tool
 
 log = logging.getLogger(__name__)
 
-DEPLOY = "gonogo.deploy"
-WATCH_JOB = "gonogo.deploy_watch"
 CANARY_SECONDS = 3.0
 
 
@@ -70,58 +60,12 @@ async def deploy_release(deps: Deps, *, decision_id: int, user: str) -> Decision
     """The Deploy button: permission ``deploy``; the gates are run again and must still say GO."""
     async with deps.db.session() as session:
         decision = await load_decision(session, decision_id)
-    service = service_config(deps, decision.service)
-    await deps.access.require(
-        action="deploy",
-        user=user,
-        service=decision.service,
-        environment=decision.environment,
-        what=f"deploy {decision.service} {decision.version}",
-    )
-    if decision.status == "deploying":
-        raise Conflict(f"{decision.ref} is deploying already.")
-    if decision.status != "go":
-        why = f" (blocked by {', '.join(decision.blockers)})" if decision.blockers else ""
-        raise GateRefusal(
-            f"{decision.ref} is {decision.status.replace('_', ' ')}, not GO{why}: nothing deployed."
-        )
-    view = await recheck(deps, decision_id=decision_id, user=user)
-    if view.decision.status != "go":
-        blockers = ", ".join(view.assessment.blockers)
-        raise GateRefusal(f"{decision.ref} is no longer GO (blocked by {blockers}): nothing was deployed.")
-    if not view.decision.deploy_ready:
-        raise GateRefusal(f"The deploy tool cannot deploy {decision.ref}: {view.decision.deploy_note}")
+    service = deps.config.require_service(decision.service)
+    await _check_deployable(deps, decision, user)
+    await _still_go(deps, decision_id, decision.ref, user)
     now = deps.clock.now()
     async with deps.db.session() as session:
-        claimed = await session.execute(
-            sa.update(GoNoGoDecision)
-            .where(col(GoNoGoDecision.id) == decision_id, col(GoNoGoDecision.status) == "go")
-            .values(
-                status="deploying",
-                deploy_attempts=col(GoNoGoDecision.deploy_attempts) + 1,
-                deployed_by=user,
-                deploy_started_at=now,
-                deploy_finished_at=None,
-                deploy_ok=None,
-                deploy_summary="",
-                deploy_output="",
-                deploy_url=None,
-            )
-        )
-        if not getattr(claimed, "rowcount", 0):
-            raise Conflict(f"{decision.ref} was deployed or changed a moment ago.")
-        decision = await load_decision(session, decision_id)
-        await mark_changed(session, decision)
-        previous = next(
-            (
-                e.version
-                for e in await ledger.entries(
-                    session, service=decision.service, environment=decision.environment
-                )
-                if e.status == "succeeded"
-            ),
-            None,
-        )
+        decision = await _claim_decision(session, decision_id, decision.ref, user=user, now=now)
         await ledger.record(
             session,
             key=_ledger_key(decision),
@@ -129,7 +73,7 @@ async def deploy_release(deps: Deps, *, decision_id: int, user: str) -> Decision
             environment=decision.environment,
             kind="deploy",
             version=decision.version,
-            previous_version=previous,
+            previous_version=await _last_deployed(session, decision),
             status="started",
             source="cmdcenter",
             actor=user,
@@ -150,6 +94,87 @@ async def deploy_release(deps: Deps, *, decision_id: int, user: str) -> Decision
     return view
 
 
+async def _check_deployable(deps: Deps, decision: GoNoGoDecision, user: str) -> None:
+    """The permission ``deploy``, and a decision at GO (not deploying already)."""
+    await deps.access.require(
+        action="deploy",
+        user=user,
+        service=decision.service,
+        environment=decision.environment,
+        what=f"deploy {decision.service} {decision.version}",
+    )
+    if decision.status == "deploying":
+        raise Conflict(f"{decision.ref} is deploying already.")
+    if decision.status != "go":
+        why = f" (blocked by {', '.join(decision.blockers)})" if decision.blockers else ""
+        raise GateRefusal(
+            f"{decision.ref} is {decision.status.replace('_', ' ')}, not GO{why}: nothing deployed."
+        )
+
+
+async def _still_go(deps: Deps, decision_id: int, ref: str, user: str) -> None:
+    """Run the gates once more: a freeze or an incident since GO, or a tool that cannot deploy, stops it."""
+    view = await recheck(deps, decision_id=decision_id, user=user)
+    if view.decision.status != "go":
+        blockers = ", ".join(view.assessment.blockers)
+        raise GateRefusal(f"{ref} is no longer GO (blocked by {blockers}): nothing was deployed.")
+    if not view.decision.deploy_ready:
+        raise GateRefusal(f"The deploy tool cannot deploy {ref}: {view.decision.deploy_note}")
+
+
+async def _claim_decision(
+    session: AsyncSession, decision_id: int, ref: str, *, user: str, now: datetime
+) -> GoNoGoDecision:
+    """``go → deploying`` with one conditional UPDATE (a new deploy attempt); refused if it moved."""
+    claimed = await session.execute(
+        sa.update(GoNoGoDecision)
+        .where(col(GoNoGoDecision.id) == decision_id, col(GoNoGoDecision.status) == "go")
+        .values(
+            status="deploying",
+            deploy_attempts=col(GoNoGoDecision.deploy_attempts) + 1,
+            deployed_by=user,
+            deploy_started_at=now,
+            deploy_finished_at=None,
+            deploy_ok=None,
+            deploy_summary="",
+            deploy_output="",
+            deploy_url=None,
+        )
+    )
+    if not getattr(claimed, "rowcount", 0):
+        raise Conflict(f"{ref} was deployed or changed a moment ago.")
+    decision = await load_decision(session, decision_id)
+    await mark_changed(session, decision)
+    return decision
+
+
+async def _last_deployed(session: AsyncSession, decision: GoNoGoDecision) -> str | None:
+    """The version the ledger last saw deployed to the decision's service and environment."""
+    entries = await ledger.entries(session, service=decision.service, environment=decision.environment)
+    return next((e.version for e in entries if e.status == "succeeded"), None)
+
+
+# --- the outbox step: claim the decision, run the tool beside the worker loop, finish -------------------
+
+DEPLOY = "gonogo.deploy"
+
+
+async def start_deploy(deps: Deps, item: OutboxItem) -> dict[str, Any]:
+    """Claim the decision's deploy attempt (a lease) and run the tool in the background."""
+    if not await _claim(deps, item):
+        return {"skipped": "already started or no longer deploying"}
+    deps.tasks.spawn(_run(deps, int(item.payload["decision_id"])), what="Deploy on GO")
+    return {"started": item.payload["decision_id"]}
+
+
+async def deploy_not_started(deps: Deps, item: OutboxItem) -> None:
+    """The deploy step failed for good: report the attempt interrupted."""
+    async with deps.db.session() as session:
+        decision = await load_decision(session, int(item.payload["decision_id"]))
+        if decision.status == "deploying" and decision.deploy_attempts == int(item.payload["attempt"]):
+            await _interrupt(session, deps, decision, f"the deploy could not be started: {item.last_error}")
+
+
 async def _claim(deps: Deps, item: OutboxItem) -> bool:
     decision_id, attempt = int(item.payload["decision_id"]), int(item.payload["attempt"])
     now = deps.clock.now()
@@ -168,18 +193,6 @@ async def _claim(deps: Deps, item: OutboxItem) -> bool:
             return False
         await _schedule_watch(session, deps, decision_id, attempt=attempt, check=1)
     return True
-
-
-async def _schedule_watch(
-    session: AsyncSession, deps: Deps, decision_id: int, *, attempt: int, check: int
-) -> None:
-    await schedule(
-        session,
-        key=f"gonogo:{decision_id}:watch:{attempt}:{check}",
-        kind=WATCH_JOB,
-        due_at=deps.clock.now() + 2 * deps.outbox.lease,
-        payload={"decision_id": decision_id, "attempt": attempt, "check": check},
-    )
 
 
 async def _run(deps: Deps, decision_id: int) -> None:
@@ -337,7 +350,25 @@ async def _interrupt(session: AsyncSession, deps: Deps, decision: GoNoGoDecision
     )
 
 
-async def _watch(deps: Deps, job: ScheduledJob) -> None:
+# --- the watch job: a deploy whose replica died is reported interrupted -------------------------------
+
+WATCH_JOB = "gonogo.deploy_watch"
+
+
+async def _schedule_watch(
+    session: AsyncSession, deps: Deps, decision_id: int, *, attempt: int, check: int
+) -> None:
+    await schedule(
+        session,
+        key=f"gonogo:{decision_id}:watch:{attempt}:{check}",
+        kind=WATCH_JOB,
+        due_at=deps.clock.now() + 2 * deps.outbox.lease,
+        payload={"decision_id": decision_id, "attempt": attempt, "check": check},
+    )
+
+
+async def watch_deploy(deps: Deps, job: ScheduledJob) -> None:
+    """While the lease is renewed, watch again later; once it lapsed, report the deploy interrupted."""
     decision_id, attempt, check = (int(job.payload[k]) for k in ("decision_id", "attempt", "check"))
     async with deps.db.session() as session:
         decision = await load_decision(session, decision_id)
@@ -350,25 +381,6 @@ async def _watch(deps: Deps, job: ScheduledJob) -> None:
             await _schedule_watch(session, deps, decision_id, attempt=attempt, check=check + 1)
 
 
-async def _not_started(deps: Deps, item: OutboxItem) -> None:
-    async with deps.db.session() as session:
-        decision = await load_decision(session, int(item.payload["decision_id"]))
-        if decision.status == "deploying" and decision.deploy_attempts == int(item.payload["attempt"]):
-            await _interrupt(session, deps, decision, f"the deploy could not be started: {item.last_error}")
-
-
 def register(deps: Deps) -> None:
-    async def start_deploy(item: OutboxItem) -> dict[str, Any]:
-        if not await _claim(deps, item):
-            return {"skipped": "already started or no longer deploying"}
-        deps.tasks.spawn(_run(deps, int(item.payload["decision_id"])), what="Deploy on GO")
-        return {"started": item.payload["decision_id"]}
-
-    async def deploy_failed(item: OutboxItem) -> None:
-        await _not_started(deps, item)
-
-    async def watch(job: ScheduledJob) -> None:
-        await _watch(deps, job)
-
-    deps.outbox.register(DEPLOY, start_deploy, on_failure=deploy_failed)
-    deps.jobs.register(WATCH_JOB, watch)
+    deps.outbox.register(DEPLOY, partial(start_deploy, deps), on_failure=partial(deploy_not_started, deps))
+    deps.jobs.register(WATCH_JOB, partial(watch_deploy, deps))

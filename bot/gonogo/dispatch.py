@@ -13,10 +13,11 @@ from typing import Any
 from bot.context import Invocation, Reply, without_nul
 from bot.deps import Deps
 from bot.errors import NotFound, UserError
+from bot.gonogo import decisions, exceptions, votes
 from bot.gonogo import parse as p
-from bot.gonogo import service
+from bot.gonogo.card import Action, DecisionView
 from bot.gonogo.deploy import deploy_release
-from bot.gonogo.service import Action, DecisionView
+from bot.gonogo.status import status as gonogo_status
 from bot.help import help_reply
 from bot.releases import freeze as freezes
 
@@ -31,17 +32,17 @@ async def show_help(deps: Deps, cmd: p.Help, inv: Invocation) -> Reply:
 
 
 async def decide(deps: Deps, cmd: p.Decide, inv: Invocation) -> Reply:
-    view = await service.decide_gonogo(deps, cmd, user=inv.user_id, channel=inv.channel_id)
+    view = await decisions.decide_gonogo(deps, cmd, user=inv.user_id, channel=inv.channel_id)
     return Reply(message=deps.renderer.message("gonogo/reply", view=view))
 
 
 async def status(deps: Deps, cmd: p.Status, inv: Invocation) -> Reply:
-    found = await service.status(deps, service=cmd.service)
+    found = await gonogo_status(deps, service=cmd.service)
     return Reply(message=deps.renderer.message("gonogo/status", status=found))
 
 
 async def request_exception(deps: Deps, cmd: p.RequestException, inv: Invocation) -> Reply:
-    exception = await service.request_exception(deps, cmd, user=inv.user_id)
+    exception = await exceptions.request_exception(deps, cmd, user=inv.user_id)
     return Reply(message=deps.renderer.message("gonogo/exception", exception=exception, expired=False))
 
 
@@ -71,12 +72,12 @@ def _ack(deps: Deps, inv: Invocation, view: DecisionView, event: str, *, counted
 
 
 async def approve(deps: Deps, inv: Invocation) -> Reply:
-    view, counted = await service.approve(deps, decision_id=_decision_id(inv.text), user=inv.user_id)
+    view, counted = await votes.approve(deps, decision_id=_decision_id(inv.text), user=inv.user_id)
     return _ack(deps, inv, view, "approved", counted=counted)
 
 
 async def recheck(deps: Deps, inv: Invocation) -> Reply:
-    view = await service.recheck(deps, decision_id=_decision_id(inv.text), user=inv.user_id)
+    view = await decisions.recheck(deps, decision_id=_decision_id(inv.text), user=inv.user_id)
     return _ack(deps, inv, view, "rechecked")
 
 
@@ -87,7 +88,7 @@ async def deploy(deps: Deps, inv: Invocation) -> Reply:
 
 async def open_reject(deps: Deps, inv: Invocation) -> Reply | None:
     """The Reject button opens a modal asking why; its submission records the Reject."""
-    decision = await service.check_rejectable(deps, decision_id=_decision_id(inv.text))
+    decision = await votes.check_rejectable(deps, decision_id=_decision_id(inv.text))
     if not inv.trigger_id:
         raise UserError("Slack sent no trigger to open the form: press Reject again.")
     modal = deps.renderer.view(
@@ -111,9 +112,7 @@ async def reject_errors(deps: Deps, view: dict[str, Any]) -> dict[str, str]:
     if not _reason(view):
         return {REASON_BLOCK: "Say why you reject the release."}
     try:
-        await service.check_rejectable(
-            deps, decision_id=_decision_id(str(view.get("private_metadata") or ""))
-        )
+        await votes.check_rejectable(deps, decision_id=_decision_id(str(view.get("private_metadata") or "")))
     except UserError as exc:
         return {REASON_BLOCK: str(exc)[:150]}
     return {}
@@ -127,5 +126,5 @@ def describe_reject(body: dict[str, Any]) -> str:
 
 async def reject(deps: Deps, inv: Invocation, view: dict[str, Any]) -> Reply:
     decision_id = _decision_id(str(view.get("private_metadata") or ""))
-    found = await service.reject(deps, decision_id=decision_id, user=inv.user_id, reason=_reason(view))
+    found = await votes.reject(deps, decision_id=decision_id, user=inv.user_id, reason=_reason(view))
     return _ack(deps, inv, found, "rejected")

@@ -21,6 +21,7 @@ from bot.config import Config, parse_config
 from bot.db.engine import Database
 from bot.db.models import DeployFreeze, GateException, GateResult, GoNoGoVote
 from bot.deps import Deps
+from bot.gonogo import gate_specs as gs
 from bot.gonogo import gates as g
 from bot.gonogo.assess import assess, tally
 from bot.sandbox.server import RunningServer, serve_in_thread
@@ -93,7 +94,7 @@ access:
 async def run(svc: Deps, version: str = "v1.4.3", env: str = "prod") -> dict[str, g.GateRun]:
     service = svc.config.services[0]
     runs = await g.evaluate(
-        svc, service=service, environment=env, version=version, gates=g.gates_for(service, env)
+        svc, service=service, environment=env, version=version, gates=gs.gates_for(service, env)
     )
     return {r.gate.key: r for r in runs}
 
@@ -363,7 +364,7 @@ def test_gate_config_problems_name_their_place() -> None:
       - {kind: change_window, timezone: Mars/Olympus}
 """
     )
-    problems = g.config_problems(cfg)
+    problems = gs.config_problems(cfg)
     expected = [
         "services[0].gates[0] (change_window): 'fri 25:00-26:00': '25:00-26:00' is not a valid time range",
         "services[0].gates[1] (http): url: must be an http(s) URL",
@@ -377,7 +378,7 @@ def test_gate_config_problems_name_their_place() -> None:
     ]
     for want in expected:
         assert any(p.startswith(want) for p in problems), (want, problems)
-    assert not g.config_problems(config("      - {kind: approvals, required: {sre: 1}}"))
+    assert not gs.config_problems(config("      - {kind: approvals, required: {sre: 1}}"))
 
 
 def test_gate_keys_defaults_and_lookup() -> None:
@@ -390,17 +391,17 @@ def test_gate_keys_defaults_and_lookup() -> None:
 """
     )
     service = cfg.services[0]
-    assert [x.key for x in g.service_gates(service)] == ["ci-summary", "http", "http-2", "approvals"]
-    assert [x.key for x in g.gates_for(service, "prod")] == ["ci-summary", "http", "approvals"]
+    assert [x.key for x in gs.service_gates(service)] == ["ci-summary", "http", "http-2", "approvals"]
+    assert [x.key for x in gs.gates_for(service, "prod")] == ["ci-summary", "http", "approvals"]
     assert (
-        g.find_gate(service, "CI Summary")
-        == g.find_gate(service, "ci-summary")
-        == g.service_gates(service)[0]
+        gs.find_gate(service, "CI Summary")
+        == gs.find_gate(service, "ci-summary")
+        == gs.service_gates(service)[0]
     )
-    assert g.find_gate(service, "approvals") is not None and g.find_gate(service, "nope") is None
-    assert g.required_approvals(g.find_gate(service, "approvals"), cfg) == {"sre": 1}
+    assert gs.find_gate(service, "approvals") is not None and gs.find_gate(service, "nope") is None
+    assert gs.required_approvals(gs.find_gate(service, "approvals"), cfg) == {"sre": 1}
     bare = parse_config("services: [{name: search}]").services[0]
-    assert [x.kind for x in g.service_gates(bare)] == ["no_open_incidents", "no_freeze", "approvals"]
+    assert [x.kind for x in gs.service_gates(bare)] == ["no_open_incidents", "no_freeze", "approvals"]
 
 
 # --- the verdict --------------------------------------------------------------------------------------------

@@ -8,8 +8,9 @@ import pytest
 
 from bot.db.models import GateException, GateResult, GoNoGoDecision, GoNoGoVote
 from bot.gonogo.assess import ExceptionView, assess
+from bot.gonogo.card import Action, DecisionView
 from bot.gonogo.deploy import CanaryFigure
-from bot.gonogo.service import Action, DecisionView, StatusView
+from bot.gonogo.status import StatusView
 from bot.render import RenderedMessage, Renderer
 from bot.sandbox.slack._blocks import validate_blocks
 
