@@ -6,7 +6,7 @@ import pytest
 
 from bot.errors import Conflict, NotFound
 from bot.ports import Release
-from bot.releases.rollback import choose_target
+from bot.releases.rollback.target import choose_target
 
 
 def history(*entries: tuple[str, str, str]) -> list[Release]:
