@@ -32,7 +32,7 @@ from bot.help import usage
 from bot.incidents import dispatch as incidents
 from bot.incidents import parse as _i
 from bot.releases import dispatch as releases
-from bot.releases import rollback as _r
+from bot.releases.rollback import parse as _r
 from bot.status import dispatch as status
 
 PUBLIC = "public"  # anyone in the workspace may do it

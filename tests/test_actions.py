@@ -17,7 +17,7 @@ from bot.clock import FakeClock
 from bot.config import Config
 from bot.gonogo import parse as gonogo_parse
 from bot.incidents import parse as incident_parse
-from bot.releases import rollback
+from bot.releases.rollback import parse as rollback
 from bot.settings import Settings
 from bot.status import dispatch as status_dispatch
 

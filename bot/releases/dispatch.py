@@ -7,22 +7,25 @@ from bot.context import Invocation, Reply
 from bot.deps import Deps
 from bot.errors import NotFound
 from bot.help import help_reply
-from bot.releases import rollback as rb
+from bot.releases.rollback import card, service
+from bot.releases.rollback.parse import Help, History, Request
 
-CONFIRM_ACTION = rb.CONFIRM_ACTION
-CANCEL_ACTION = rb.CANCEL_ACTION
+CONFIRM_ACTION = card.CONFIRM_ACTION
+CANCEL_ACTION = card.CANCEL_ACTION
 
 
-async def show_help(deps: Deps, cmd: rb.Help, inv: Invocation) -> Reply:
+async def show_help(deps: Deps, cmd: Help, inv: Invocation) -> Reply:
     return help_reply(deps, "rollback")
 
 
-async def history(deps: Deps, cmd: rb.History, inv: Invocation) -> Reply:
-    return await rb.show_history(deps, cmd)
+async def history(deps: Deps, cmd: History, inv: Invocation) -> Reply:
+    view = await service.show_history(deps, cmd)
+    return Reply(message=deps.renderer.message("rollback/history", view=view))
 
 
-async def request(deps: Deps, cmd: rb.Request, inv: Invocation) -> Reply:
-    return await rb.request_rollback(deps, cmd, user=inv.user_id, channel=inv.channel_id)
+async def request(deps: Deps, cmd: Request, inv: Invocation) -> Reply:
+    row = await service.request_rollback(deps, cmd, user=inv.user_id, channel=inv.channel_id)
+    return Reply(message=deps.renderer.message("rollback/requested", rb=row))
 
 
 def _rollback_id(text: str) -> int:
@@ -32,8 +35,15 @@ def _rollback_id(text: str) -> int:
 
 
 async def confirm(deps: Deps, inv: Invocation) -> Reply:
-    return await rb.confirm(deps, rollback_id=_rollback_id(inv.text), user=inv.user_id)
+    match await service.confirm(deps, rollback_id=_rollback_id(inv.text), user=inv.user_id):
+        case service.AwaitingSecond(rollback=row, who=who):
+            return Reply(message=deps.renderer.message("rollback/needs_second", rb=row, who=who))
+        case service.Approved(rollback=row):
+            return Reply(
+                message=deps.renderer.message("rollback/ack", rb=row, text="Confirmed: rolling back.")
+            )
 
 
 async def cancel(deps: Deps, inv: Invocation) -> Reply:
-    return await rb.cancel(deps, rollback_id=_rollback_id(inv.text), user=inv.user_id)
+    row = await service.cancel(deps, rollback_id=_rollback_id(inv.text), user=inv.user_id)
+    return Reply(message=deps.renderer.message("rollback/ack", rb=row, text="Cancelled: nothing was run."))

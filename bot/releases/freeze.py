@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -149,7 +150,7 @@ async def _start(
         await enqueue(
             session,
             key=f"freeze:{row.id}:suspend:{name}/{env}",
-            op="freeze.suspend_sync",
+            op=SUSPEND_SYNC,
             target="deploy",
             payload={"freeze_id": row.id, "service": name, "environment": env},
             ordering_key=f"freeze:{row.id}",  # one at a time: each step updates the freeze's lists
@@ -193,7 +194,7 @@ async def _hand_over_suspended(session: AsyncSession, deps: Deps, row: DeployFre
         await enqueue(
             session,
             key=f"freeze:{row.id}:resume:{target}",
-            op="freeze.resume_sync",
+            op=RESUME_SYNC,
             target="deploy",
             payload={"freeze_id": row.id, "service": name, "environment": env},
             ordering_key=f"freeze:{row.id}",
@@ -263,7 +264,7 @@ async def unfreeze(deps: Deps, *, service: str | None, user: str) -> list[Active
     return lifted
 
 
-# --- incident hooks, outbox steps, the incident card --------------------------------------------------
+# --- incident hooks, the line on /incident show -------------------------------------------------------
 
 
 def _freezes_on(deps: Deps, severity: str) -> bool:
@@ -292,46 +293,53 @@ async def _freeze_for_incident(session: AsyncSession, deps: Deps, incident: Inci
     )
 
 
-def register(deps: Deps) -> None:
-    async def on_declared(session: AsyncSession, incident: Incident) -> None:
-        if _freezes_on(deps, incident.severity):
-            await _freeze_for_incident(session, deps, incident)
+async def on_declared(deps: Deps, session: AsyncSession, incident: Incident) -> None:
+    """Declaring an incident of a freezing severity freezes deploys."""
+    if _freezes_on(deps, incident.severity):
+        await _freeze_for_incident(session, deps, incident)
 
-    async def on_severity(session: AsyncSession, incident: Incident, old: str) -> None:
-        if _freezes_on(deps, incident.severity):
-            await _freeze_for_incident(session, deps, incident)
-            return
-        row = await _incident_freeze(session, incident)
-        if row is not None:
-            reason = f"{incident.ref} lowered to {incident.severity.upper()}"
-            await _lift(session, deps, row, user=None, reason=reason)
 
-    async def on_resolved(session: AsyncSession, incident: Incident) -> None:
-        row = await _incident_freeze(session, incident)
-        if row is not None:
-            await _lift(session, deps, row, user=None, reason=f"{incident.ref} resolved")
+async def on_severity(deps: Deps, session: AsyncSession, incident: Incident, old: str) -> None:
+    """Raising an incident into a freezing severity freezes; lowering it out of them lifts its freeze."""
+    if _freezes_on(deps, incident.severity):
+        await _freeze_for_incident(session, deps, incident)
+        return
+    row = await _incident_freeze(session, incident)
+    if row is not None:
+        reason = f"{incident.ref} lowered to {incident.severity.upper()}"
+        await _lift(session, deps, row, user=None, reason=reason)
 
-    async def suspend_sync(item: OutboxItem) -> dict[str, Any]:
-        return await _sync_step(deps, item, suspend=True)
 
-    async def resume_sync(item: OutboxItem) -> dict[str, Any]:
-        return await _sync_step(deps, item, suspend=False)
+async def on_resolved(deps: Deps, session: AsyncSession, incident: Incident) -> None:
+    """Resolving an incident lifts its freeze."""
+    row = await _incident_freeze(session, incident)
+    if row is not None:
+        await _lift(session, deps, row, user=None, reason=f"{incident.ref} resolved")
 
-    async def card_line(incident: Incident) -> Mrkdwn | str:
-        async with deps.db.session() as session:
-            covering = [
-                f
-                for f in await freezes_covering(session, service=incident.service)
-                if incident.service is not None or f.incident_id == incident.id or f.service is None
-            ]
-        return deps.renderer.text("freeze/incident_card", freezes=covering) if covering else ""
 
-    deps.incidents.declared.append(on_declared)
-    deps.incidents.severity_changed.append(on_severity)
-    deps.incidents.resolved.append(on_resolved)
-    deps.outbox.register("freeze.suspend_sync", suspend_sync)
-    deps.outbox.register("freeze.resume_sync", resume_sync)
-    deps.incidents.card_lines["freeze"] = card_line
+async def card_line(deps: Deps, incident: Incident) -> Mrkdwn | str:
+    """The freezes that concern an incident, as a line of ``/incident show`` ("" for none)."""
+    async with deps.db.session() as session:
+        covering = [
+            f
+            for f in await freezes_covering(session, service=incident.service)
+            if incident.service is not None or f.incident_id == incident.id or f.service is None
+        ]
+    return deps.renderer.text("freeze/incident_card", freezes=covering) if covering else ""
+
+
+# --- outbox steps: Argo CD automated sync -------------------------------------------------------------
+
+SUSPEND_SYNC = "freeze.suspend_sync"
+RESUME_SYNC = "freeze.resume_sync"
+
+
+async def suspend_sync(deps: Deps, item: OutboxItem) -> dict[str, Any]:
+    return await _sync_step(deps, item, suspend=True)
+
+
+async def resume_sync(deps: Deps, item: OutboxItem) -> dict[str, Any]:
+    return await _sync_step(deps, item, suspend=False)
 
 
 async def _sync_step(deps: Deps, item: OutboxItem, *, suspend: bool) -> dict[str, Any]:
@@ -368,9 +376,22 @@ async def _sync_step(deps: Deps, item: OutboxItem, *, suspend: bool) -> dict[str
                     await enqueue(
                         session,
                         key=f"freeze:{freeze_id}:resume:{name}/{env}",
-                        op="freeze.resume_sync",
+                        op=RESUME_SYNC,
                         target="deploy",
                         payload=dict(item.payload),
                         ordering_key=f"freeze:{freeze_id}",
                     )
     return {"changed": changed, "note": note}
+
+
+# --- wiring -------------------------------------------------------------------------------------------
+
+
+def register(deps: Deps) -> None:
+    """The incident hooks, the line on ``/incident show`` and the auto-sync steps."""
+    deps.incidents.declared.append(partial(on_declared, deps))
+    deps.incidents.severity_changed.append(partial(on_severity, deps))
+    deps.incidents.resolved.append(partial(on_resolved, deps))
+    deps.incidents.card_lines["freeze"] = partial(card_line, deps)
+    deps.outbox.register(SUSPEND_SYNC, partial(suspend_sync, deps))
+    deps.outbox.register(RESUME_SYNC, partial(resume_sync, deps))

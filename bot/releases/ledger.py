@@ -1,6 +1,6 @@
 """The release ledger: every deploy and rollback cmdcenter runs, and every deploy CI reports.
 
-Rows are ``ReleaseRecord`` (``bot/db/models.py``), one per ``key``: a rollback (``rollback:<id>``)
+Rows are ``ReleaseRecord`` (``bot/db/models/releases.py``), one per ``key``: a rollback (``rollback:<id>``)
 or a reported deploy (``deploy:<service>:<env>:<version>:<commit>``). Reporting the same deploy
 again updates its status (``started`` → ``succeeded``) instead of adding a row. Store functions take
 a session and never commit; ``report_deploy`` and the readers are whole transactions.

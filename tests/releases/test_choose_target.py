@@ -6,7 +6,8 @@ import pytest
 
 from bot.errors import Conflict, NotFound
 from bot.ports import Release
-from bot.releases.rollback import choose_target
+from bot.releases.rollback.target import choose_target, left_by_rollbacks
+from tests.releases.test_ledger import entry
 
 
 def history(*entries: tuple[str, str, str]) -> list[Release]:
@@ -68,3 +69,12 @@ def test_no_history_at_all() -> None:
         choose_target([], None)
     current, target = choose_target([], "v2.0.1")
     assert current is None and (target.version, target.revision) == ("v2.0.1", "v2.0.1")
+
+
+def test_a_second_rollback_goes_further_back_not_forth_again() -> None:
+    """RB 1.4.2 → 1.4.1 happened: rolling back again from 1.4.1 must skip 1.4.2 (and land on 1.4.0)."""
+    tool = history(("1.4.1", "6", "deployed"), ("1.4.2", "5", "superseded"), ("1.4.0", "2", "superseded"))
+    recorded = [entry("1.4.1", "rollback", previous="1.4.2"), entry("1.4.2"), entry("1.4.1")]
+    avoid = left_by_rollbacks(tool, recorded)
+    assert avoid == {"1.4.2"} and choose_target(tool, None, avoid=avoid)[1].version == "1.4.0"
+    assert left_by_rollbacks([], recorded) == set()

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.errors import UsageError
-from bot.releases.rollback import Help, History, Request, parse
+from bot.releases.rollback.parse import Help, History, Request, parse
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from bot.db.models import ReleaseRecord, RollbackRequest
 from bot.ports import Release
 from bot.releases.freeze import ActiveFreeze
 from bot.releases.ledger import LedgerEntry
-from bot.releases.rollback import HistoryView
+from bot.releases.rollback.service import HistoryView
 from bot.render import Renderer
 from bot.sandbox.slack._blocks import validate_blocks
 
