@@ -1,8 +1,9 @@
 """The incident lifecycle: declare, status, severity, roles, resolve.
 
 Each function is one transaction: it changes the incident, records its timeline entries, and records
-every Slack post as an outbox item in that same transaction, then kicks the worker. Nothing a
-responder did is lost when Slack (or the process) fails half-way.
+every Slack post as an outbox item in that same transaction (its commit wakes the worker). Nothing a
+responder did is lost when Slack (or the process) fails half-way. The functions return the incident;
+``dispatch`` renders the reply.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from bot.config import SEVERITIES, Severity
 from bot.db.models import Incident
 from bot.deps import Deps
 from bot.errors import Conflict
-from bot.incidents import reminders
+from bot.incidents import reminders, steps
 from bot.incidents.parse import Role, Status
 from bot.incidents.store import add_timeline, get_incident
 from bot.outbox import enqueue
@@ -82,26 +83,7 @@ async def declare(
                 declared_at=now,
                 last_update_at=now,
             )
-            session.add(incident)
-            await session.flush()
-            await add_timeline(
-                session,
-                incident,
-                kind="declared",
-                text=f"Incident declared ({severity.upper()}): {title}",
-                author=user,
-                at=now,
-            )
-            await enqueue(
-                session,
-                key=f"inc{incident.id}:open-channel",
-                op="incident.open_channel",
-                target="slack",
-                payload={"incident_id": incident.id},
-                incident_id=incident.id,
-            )
-            await reminders.schedule_next(session, deps, incident, after=now)
-            await deps.incidents.run("declared", session, incident)
+            await _record_declared(session, deps, incident)
     except IntegrityError:
         # The same declaration raced in from a retry: return the one that won.
         async with deps.db.session() as session:
@@ -110,6 +92,31 @@ async def declare(
             raise
         return existing, False
     return incident, True
+
+
+async def _record_declared(session: AsyncSession, deps: Deps, incident: Incident) -> None:
+    """The new incident, its first timeline entry, the step opening its channel, its first reminder
+    and the other areas' hooks (a page, a freeze, a Statuspage draft)."""
+    session.add(incident)
+    await session.flush()
+    await add_timeline(
+        session,
+        incident,
+        kind="declared",
+        text=f"Incident declared ({incident.severity.upper()}): {incident.title}",
+        author=incident.declared_by,
+        at=incident.declared_at,
+    )
+    await enqueue(
+        session,
+        key=f"inc{incident.id}:open-channel",
+        op=steps.OPEN_CHANNEL,
+        target="slack",
+        payload={"incident_id": incident.id},
+        incident_id=incident.id,
+    )
+    await reminders.schedule_next(session, deps, incident, after=incident.declared_at)
+    await deps.incidents.run("declared", session, incident)
 
 
 async def set_status(deps: Deps, incident_id: int, *, user: str, status: Status, message: str) -> Incident:
