@@ -1,4 +1,4 @@
-"""The incident lifecycle: declare, status, severity, roles, resolve.
+"""The incident lifecycle: declare, status, severity, roles, resolve; and what ``/incident show`` shows.
 
 Each function is one transaction: it changes the incident, records its timeline entries, and records
 every Slack post as an outbox item in that same transaction (its commit wakes the worker). Nothing a
@@ -9,6 +9,7 @@ responder did is lost when Slack (or the process) fails half-way. The functions 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -17,14 +18,14 @@ from sqlmodel import col, select
 
 from bot import chat_ops
 from bot.config import SEVERITIES, Severity
-from bot.db.models import Incident
+from bot.db.models import ActionItem, Incident, OutboxItem
 from bot.deps import Deps
 from bot.errors import Conflict
-from bot.incidents import reminders, steps
+from bot.incidents import postmortem, reminders, steps
 from bot.incidents.parse import Role, Status
-from bot.incidents.store import add_timeline, get_incident
+from bot.incidents.store import add_timeline, get_incident, incident_for
 from bot.outbox import enqueue
-from bot.render import RenderedMessage
+from bot.render import Mrkdwn, RenderedMessage
 
 DOUBLE_SUBMIT_WINDOW = timedelta(minutes=5)
 
@@ -117,6 +118,32 @@ async def _record_declared(session: AsyncSession, deps: Deps, incident: Incident
     )
     await reminders.schedule_next(session, deps, incident, after=incident.declared_at)
     await deps.incidents.run("declared", session, incident)
+
+
+async def find(deps: Deps, *, ref: int | None, channel_id: str) -> Incident:
+    """The incident named by ``ref`` (``INC-42``), else the one whose channel this is."""
+    async with deps.db.session(read_only=True) as session:
+        return await incident_for(session, ref=ref, channel_id=channel_id)
+
+
+@dataclass(frozen=True)
+class Overview:
+    """What ``/incident show`` shows: the incident, its pending and failed steps, its action items,
+    and the lines the other areas add (by name)."""
+
+    incident: Incident
+    steps: list[OutboxItem]
+    items: list[ActionItem]
+    extra: dict[str, Mrkdwn | str]
+
+
+async def overview(deps: Deps, incident_id: int) -> Overview:
+    async with deps.db.session(read_only=True) as session:
+        incident = await get_incident(session, incident_id)
+    steps = await deps.outbox.pending_for_incident(incident_id)
+    items = await postmortem.action_items(deps, incident_id)
+    extra = {name: await provide(incident) for name, provide in deps.incidents.card_lines.items()}
+    return Overview(incident, steps, items, extra)
 
 
 async def set_status(deps: Deps, incident_id: int, *, user: str, status: Status, message: str) -> Incident:
