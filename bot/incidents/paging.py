@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
 from bot import chat_ops, jobs
-from bot.config import SeverityPolicy
 from bot.db.models import Incident, OutboxItem, ScheduledJob, TimelineEntry
 from bot.deps import Deps
 from bot.errors import NotFound, PagerError, UsageError
@@ -28,10 +27,6 @@ from bot.ports import Link, OnCall, Pager, PageResult
 def dedup_key(incident: Incident, service: str | None = None) -> str:
     base = f"cmdcenter-inc-{incident.id}"
     return f"{base}-{service}" if service and service != incident.service else base
-
-
-def _policy(deps: Deps, incident: Incident) -> SeverityPolicy:
-    return deps.config.policy(incident.severity)
 
 
 def _routing_key(deps: Deps, service: str | None) -> str | None:
@@ -66,8 +61,8 @@ async def _slack_ids(deps: Deps, people: list[OnCall]) -> tuple[list[str], list[
 
 
 async def on_declared(deps: Deps, session: AsyncSession, incident: Incident) -> None:
-    policy = _policy(deps, incident)
-    if policy and policy.page and deps.pager is not None:
+    policy = deps.config.policy(incident.severity)
+    if policy.page and deps.pager is not None:
         await record_page(session, deps, incident, action="trigger")
         if policy.escalate_after_minutes:
             due = incident.declared_at + timedelta(minutes=policy.escalate_after_minutes)
@@ -86,8 +81,7 @@ async def on_channel_opened(deps: Deps, session: AsyncSession, incident: Inciden
 
 
 async def on_severity(deps: Deps, session: AsyncSession, incident: Incident, old: str) -> None:
-    policy = _policy(deps, incident)
-    if policy and policy.page and incident.paged_at is None and deps.pager is not None:
+    if deps.config.policy(incident.severity).page and incident.paged_at is None and deps.pager is not None:
         await record_page(session, deps, incident, action="trigger")
 
 
@@ -150,7 +144,7 @@ async def send_event(deps: Deps, item: OutboxItem) -> dict[str, Any]:
 async def _trigger(
     deps: Deps, pager: Pager, incident: Incident, *, key: str, service: str | None, routing_key: str | None
 ) -> PageResult:
-    policy = _policy(deps, incident)
+    policy = deps.config.policy(incident.severity)
     links = []
     if incident.channel_id and deps.settings.slack_api_url:
         links.append(
@@ -162,7 +156,7 @@ async def _trigger(
     return await pager.trigger(
         dedup_key=key,
         summary=f"[{incident.severity.upper()}] {incident.ref}: {incident.title}",
-        severity=policy.pagerduty_severity if policy else "error",
+        severity=policy.pagerduty_severity,
         source="cmdcenter",
         component=service,
         custom_details={

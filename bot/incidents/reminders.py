@@ -23,8 +23,7 @@ def _prefix(incident: Incident) -> str:
 
 
 def cadence(deps: Deps, incident: Incident) -> timedelta | None:
-    policy = deps.config.policy(incident.severity)
-    minutes = policy.update_minutes if policy else None
+    minutes = deps.config.policy(incident.severity).update_minutes
     return timedelta(minutes=minutes) if minutes else None
 
 

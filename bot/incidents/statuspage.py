@@ -40,8 +40,7 @@ def _components(deps: Deps, incident: Incident) -> dict[str, ComponentStatus]:
         return {}
     if incident.status == "resolved":
         return {service.statuspage_component_id: "operational"}
-    policy = deps.config.policy(incident.severity)
-    status = policy.component_status if policy else None
+    status = deps.config.policy(incident.severity).component_status
     return {service.statuspage_component_id: status} if status else {}
 
 
