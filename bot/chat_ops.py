@@ -1,4 +1,5 @@
-"""Slack side effects as durable outbox items: record now (``post``, ``invite``, ``topic``), deliver later.
+"""Slack side effects as durable outbox items: record now (``post``, ``update``, ``invite``, ``topic``),
+deliver later (``send_post``, ``send_update``, ``send_invite``, ``send_topic``, wired by ``wire``).
 
 Items for one channel share its ``ordering_key`` so they reach Slack in the order they were recorded.
 """
@@ -6,6 +7,7 @@ Items for one channel share its ``ordering_key`` so they reach Slack in the orde
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +16,10 @@ from bot.db.models import OutboxItem
 from bot.outbox import Outbox, enqueue, redelivery
 from bot.ports import Chat, PostedMessage
 from bot.render import RenderedMessage
+
+# --- a message ------------------------------------------------------------------------------------
+
+POST = "slack.post"
 
 
 async def post(
@@ -29,7 +35,7 @@ async def post(
     await enqueue(
         session,
         key=key,
-        op="slack.post",
+        op=POST,
         target="slack",
         payload={
             "channel": channel,
@@ -41,6 +47,26 @@ async def post(
         ordering_key=channel,
         incident_id=incident_id,
     )
+
+
+async def send_post(chat: Chat, item: OutboxItem) -> dict[str, Any]:
+    p = item.payload
+    posted = await deliver_post(
+        chat,
+        item,
+        channel=p["channel"],
+        text=p["text"],
+        blocks=p.get("blocks"),
+        thread_ts=p.get("thread_ts"),
+    )
+    if p.get("pin"):
+        await chat.pin(channel=posted.channel, ts=posted.ts)
+    return {"channel": posted.channel, "ts": posted.ts}
+
+
+# --- a message updated in place ---------------------------------------------------------------------
+
+UPDATE = "slack.update"
 
 
 async def update(
@@ -55,12 +81,23 @@ async def update(
     await enqueue(
         session,
         key=key,
-        op="slack.update",
+        op=UPDATE,
         target="slack",
         payload={"channel": channel, "ts": ts, "text": message.text, "blocks": message.blocks},
         ordering_key=channel,
         incident_id=incident_id,
     )
+
+
+async def send_update(chat: Chat, item: OutboxItem) -> dict[str, Any]:
+    p = item.payload
+    done = await chat.update_message(channel=p["channel"], ts=p["ts"], text=p["text"], blocks=p.get("blocks"))
+    return {"channel": done.channel, "ts": done.ts}
+
+
+# --- people invited to a channel --------------------------------------------------------------------
+
+INVITE = "slack.invite"
 
 
 async def invite(
@@ -71,12 +108,21 @@ async def invite(
         await enqueue(
             session,
             key=key,
-            op="slack.invite",
+            op=INVITE,
             target="slack",
             payload={"channel": channel, "users": users},
             ordering_key=channel,
             incident_id=incident_id,
         )
+
+
+async def send_invite(chat: Chat, item: OutboxItem) -> None:
+    await chat.invite(channel=item.payload["channel"], users=list(item.payload["users"]))
+
+
+# --- a channel's topic ------------------------------------------------------------------------------
+
+TOPIC = "slack.topic"
 
 
 async def topic(
@@ -85,13 +131,19 @@ async def topic(
     await enqueue(
         session,
         key=key,
-        op="slack.topic",
+        op=TOPIC,
         target="slack",
         payload={"channel": channel, "topic": text},
         ordering_key=channel,
         incident_id=incident_id,
     )
 
+
+async def send_topic(chat: Chat, item: OutboxItem) -> None:
+    await chat.set_topic(channel=item.payload["channel"], topic=item.payload["topic"])
+
+
+# --- posting once, whatever the retries --------------------------------------------------------------
 
 EVENT_TYPE = "cmdcenter_outbox"
 
@@ -156,35 +208,7 @@ def combined(messages: Iterable[RenderedMessage]) -> RenderedMessage:
 
 def wire(outbox: Outbox, chat: Chat) -> None:
     """The Slack effects every area records (``post``, ``update``, ``invite``, ``topic``), delivered."""
-
-    async def do_post(item: OutboxItem) -> dict[str, Any]:
-        p = item.payload
-        posted = await deliver_post(
-            chat,
-            item,
-            channel=p["channel"],
-            text=p["text"],
-            blocks=p.get("blocks"),
-            thread_ts=p.get("thread_ts"),
-        )
-        if p.get("pin"):
-            await chat.pin(channel=posted.channel, ts=posted.ts)
-        return {"channel": posted.channel, "ts": posted.ts}
-
-    async def do_update(item: OutboxItem) -> dict[str, Any]:
-        p = item.payload
-        done = await chat.update_message(
-            channel=p["channel"], ts=p["ts"], text=p["text"], blocks=p.get("blocks")
-        )
-        return {"channel": done.channel, "ts": done.ts}
-
-    async def do_invite(item: OutboxItem) -> None:
-        await chat.invite(channel=item.payload["channel"], users=list(item.payload["users"]))
-
-    async def do_topic(item: OutboxItem) -> None:
-        await chat.set_topic(channel=item.payload["channel"], topic=item.payload["topic"])
-
-    outbox.register("slack.post", do_post)
-    outbox.register("slack.update", do_update)
-    outbox.register("slack.invite", do_invite)
-    outbox.register("slack.topic", do_topic)
+    outbox.register(POST, partial(send_post, chat))
+    outbox.register(UPDATE, partial(send_update, chat))
+    outbox.register(INVITE, partial(send_invite, chat))
+    outbox.register(TOPIC, partial(send_topic, chat))

@@ -29,7 +29,7 @@ from typing import Any, NotRequired, TypedDict, Unpack
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import SQLModel, col, select
+from sqlmodel import col, select
 
 from bot.db.engine import Database, record_effects
 from bot.db.models import OutboxItem
@@ -156,11 +156,6 @@ class Outbox:
         if op not in self._handlers:
             raise ValueError(f"register a handler for {op} first")
         self._batch_handlers[op] = (handler, size)
-
-    def on_failure(self, op: str, notifier: FailureNotifier, *, replace: bool = False) -> None:
-        """Call ``notifier`` once when an item of ``op`` fails for good."""
-        if replace or op not in self._on_failure:
-            self._on_failure[op] = notifier
 
     def kick(self) -> None:
         """Ask the worker (and, on PostgreSQL, the other replicas' workers) to deliver now rather
@@ -374,33 +369,6 @@ class Outbox:
             log.exception("failure notifier for outbox item %s raised", item.id)
             return False
         return True
-
-    async def keep_lease(
-        self, model: type[SQLModel], row_id: int, *, state: tuple[str, str], now: Callable[[], datetime]
-    ) -> None:
-        """Renew the lease (``lease_owner`` / ``lease_until``) this replica holds on a row doing long
-        work (a deploy, a rollback) every third of the lease, while its ``state`` column (name,
-        value) still says so; runs until cancelled. A replica that dies stops renewing, and the
-        row is taken over once the lease expires."""
-        table = model.__table__  # type: ignore[attr-defined]
-        column, value = state
-        while True:
-            await asyncio.sleep(max(0.05, self.policy.lease / 3))
-            try:
-                async with self.db.session() as session:
-                    await session.execute(
-                        sa.update(table)
-                        .where(
-                            table.c.id == row_id, table.c[column] == value, table.c.lease_owner == self.owner
-                        )
-                        .values(lease_until=now() + self.lease)
-                    )
-            except Unavailable:
-                log.warning("%s %s: database unavailable; lease not renewed this time", table.name, row_id)
-
-    async def get(self, item_id: int | None) -> OutboxItem | None:
-        async with self.db.session(read_only=True) as session:
-            return await session.get(OutboxItem, item_id)
 
     async def retry(self, item_id: int) -> bool:
         """Put a failed item back in the queue (the "Retry" button)."""

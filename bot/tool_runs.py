@@ -18,9 +18,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlmodel import SQLModel
 
-from bot.errors import DeployError, new_error_id
+from bot.errors import DeployError, Unavailable, new_error_id
 from bot.outbox import Outbox
 from bot.ports import DeployResult
 
@@ -32,11 +33,35 @@ async def holding_lease(
     outbox: Outbox, model: type[SQLModel], row_id: int, *, state: tuple[str, str], now: Callable[[], datetime]
 ) -> AsyncIterator[None]:
     """Renew this replica's lease on the row (``lease_owner``/``lease_until``) while the block runs."""
-    beat = asyncio.create_task(outbox.keep_lease(model, row_id, state=state, now=now))
+    beat = asyncio.create_task(keep_lease(outbox, model, row_id, state=state, now=now))
     try:
         yield
     finally:
         beat.cancel()
+
+
+async def keep_lease(
+    outbox: Outbox, model: type[SQLModel], row_id: int, *, state: tuple[str, str], now: Callable[[], datetime]
+) -> None:
+    """Renew the lease (``lease_owner`` / ``lease_until``) this replica holds on a row doing long
+    work (a deploy, a rollback) every third of the lease, while its ``state`` column (name,
+    value) still says so; runs until cancelled. A replica that dies stops renewing, and the
+    row is taken over once the lease expires."""
+    table = model.__table__  # type: ignore[attr-defined]
+    column, value = state
+    while True:
+        await asyncio.sleep(max(0.05, outbox.policy.lease / 3))
+        try:
+            async with outbox.db.session() as session:
+                await session.execute(
+                    sa.update(table)
+                    .where(
+                        table.c.id == row_id, table.c[column] == value, table.c.lease_owner == outbox.owner
+                    )
+                    .values(lease_until=now() + outbox.lease)
+                )
+        except Unavailable:
+            log.warning("%s %s: database unavailable; lease not renewed this time", table.name, row_id)
 
 
 async def run_tool(call: Callable[[], Awaitable[DeployResult]], *, what: str) -> DeployResult:

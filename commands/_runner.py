@@ -132,7 +132,6 @@ class CommandRunner:
         """Run a command and answer it: in the ack (``handover``, while the listener still waits),
         or through its response_url. ``recorded``: a read-only command's inbox row, written by the
         listener only if the reply misses the ack."""
-        render = self.deps.renderer
         outcome, error_id, detail = "ok", None, ""
         # The command's inbox row: recorded before the ack, or (``recorded``) only if it missed it.
         key = command_key(inv.trigger_id) if inv.command.startswith("/") and inv.trigger_id else None
@@ -143,20 +142,8 @@ class CommandRunner:
                 # resumable command stays "received" and is simply run again.
                 await self.deps.inbox.mark(inbox_key, "processing")
             reply = await action()
-        except UsageError as exc:
-            outcome, detail = "usage", str(exc)
-            reply = Reply(message=render.message("errors/usage", message=str(exc), usage=exc.usage))
-        except UserError as exc:
-            outcome, detail = "refused", str(exc)
-            who = getattr(exc, "who", [])
-            reply = Reply(message=render.message("errors/refused", message=str(exc), who=who))
-        except Unavailable:
-            outcome = "unavailable"
-            reply = Reply(message=render.message("errors/unavailable"))
-        except Exception:
-            outcome, error_id = "error", new_error_id()
-            log.exception("unexpected error %s in %s %r by %s", error_id, inv.command, inv.text, inv.user_id)
-            reply = Reply(message=render.message("errors/unexpected", error_id=error_id))
+        except Exception as exc:  # the failure becomes the reply; a success pays nothing for this
+            outcome, error_id, detail, reply = self._failure(inv, exc)
         self.deps.telemetry.commands.labels(inv.command or "?", outcome).inc()
         if outcome not in ("ok", "usage", "refused"):
             self.deps.telemetry.errors.labels(outcome).inc()
@@ -181,13 +168,33 @@ class CommandRunner:
             await recorded
             await self._mark(key, done)
         if payload is not None and respond is not None:
-            try:
-                if inv.response_url:  # through the Chat port (its shared HTTP session)
-                    await self.deps.chat.respond(response_url=inv.response_url, payload=payload)
-                else:
-                    await respond(**payload)
-            except Exception:
-                log.exception("could not answer %s for %s", inv.command, inv.user_id)
+            await self._respond(inv, respond, payload)
+
+    def _failure(self, inv: Invocation, exc: Exception) -> tuple[str, str | None, str, Reply]:
+        """A command that raised: its outcome, error id and detail (for the audit row), and its reply.
+        Called in the ``except`` block, so an unexpected error is logged with its traceback."""
+        render = self.deps.renderer
+        if isinstance(exc, UsageError):
+            usage = render.message("errors/usage", message=str(exc), usage=exc.usage)
+            return "usage", None, str(exc), Reply(message=usage)
+        if isinstance(exc, UserError):
+            refused = render.message("errors/refused", message=str(exc), who=getattr(exc, "who", []))
+            return "refused", None, str(exc), Reply(message=refused)
+        if isinstance(exc, Unavailable):
+            return "unavailable", None, "", Reply(message=render.message("errors/unavailable"))
+        error_id = new_error_id()
+        log.exception("unexpected error %s in %s %r by %s", error_id, inv.command, inv.text, inv.user_id)
+        return "error", error_id, "", Reply(message=render.message("errors/unexpected", error_id=error_id))
+
+    async def _respond(self, inv: Invocation, respond: Respond, payload: dict[str, Any]) -> None:
+        """The reply through the command's response_url (it missed the ack, or there was none)."""
+        try:
+            if inv.response_url:  # through the Chat port (its shared HTTP session)
+                await self.deps.chat.respond(response_url=inv.response_url, payload=payload)
+            else:
+                await respond(**payload)
+        except Exception:
+            log.exception("could not answer %s for %s", inv.command, inv.user_id)
 
     async def _mark(self, key: str, status: str) -> None:
         try:

@@ -14,12 +14,6 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-# Until the areas are restructured (issue 19, in progress), the rules that are not met yet fail as
-# expected; ``strict``: once one is met, its mark must go.
-MOVING = pytest.mark.xfail(strict=True, reason="the areas are being restructured to meet this rule")
-
 ROOT = Path(__file__).resolve().parent.parent
 MAX_MODULE_LINES = 450
 MAX_FUNCTION_LINES = 60
@@ -35,13 +29,11 @@ def _modules() -> Iterator[tuple[str, ast.Module, str]]:
                 yield name, ast.parse(text), text
 
 
-@MOVING
 def test_no_module_is_over_450_lines() -> None:
     long = {name: len(text.splitlines()) for name, _, text in _modules()}
     assert {n: lines for n, lines in long.items() if lines > MAX_MODULE_LINES} == {}
 
 
-@MOVING
 def test_no_function_is_over_60_lines() -> None:
     found = {}
     for name, tree, _ in _modules():
@@ -120,7 +112,6 @@ def _imports(tree: ast.Module) -> dict[str, str]:
     return found
 
 
-@MOVING
 def test_op_names_are_constants_written_once_beside_their_handler() -> None:
     """``enqueue(op=...)``, ``outbox_row(op=...)``, ``schedule(kind=...)``, ``outbox.register(op, ...)``
     and ``jobs.register(kind, ...)`` name their op with a constant, never a string literal; and the
@@ -143,7 +134,6 @@ def test_op_names_are_constants_written_once_beside_their_handler() -> None:
     assert apart == []
 
 
-@MOVING
 def test_wiring_functions_are_short() -> None:
     """An area's ``wire``/``register`` only connects handlers (module-level functions) to the outbox,
     the jobs and the hooks: no handler bodies inside it."""

@@ -9,7 +9,7 @@ import pytest
 
 from bot import chat_ops
 from bot.db.models import TimelineEntry
-from bot.incidents.steps import TIMELINE_BATCH
+from bot.incidents.timeline_posts import TIMELINE_BATCH
 from bot.render import Renderer
 from bot.sandbox.slack._blocks import validate_blocks
 

@@ -14,7 +14,6 @@ from bot.errors import NotFound, UsageError
 from bot.help import help_reply
 from bot.incidents import paging, postmortem, service, statuspage, timeline
 from bot.incidents import parse as p
-from bot.incidents.store import get_incident, incident_for
 
 DECLARE_VIEW = "incident_declare"
 RETRY_ACTION = "incident_retry_step"
@@ -32,8 +31,7 @@ def done(deps: Deps, text: str) -> Reply:
 
 async def _incident_id(deps: Deps, cmd: p.IncidentCommand, inv: Invocation) -> int:
     """The incident named in the command (``INC-42``), else the one whose channel this is."""
-    async with deps.db.session(read_only=True) as session:
-        incident = await incident_for(session, ref=cmd.ref, channel_id=inv.channel_id)
+    incident = await service.find(deps, ref=cmd.ref, channel_id=inv.channel_id)
     assert incident.id is not None
     return incident.id
 
@@ -97,20 +95,15 @@ async def list_open(deps: Deps, cmd: p.ListOpen, inv: Invocation) -> Reply:
 
 
 async def show(deps: Deps, cmd: p.Show, inv: Invocation) -> Reply:
-    incident_id = await _incident_id(deps, cmd, inv)
-    async with deps.db.session(read_only=True) as session:
-        incident = await get_incident(session, incident_id)
-    steps = await deps.outbox.pending_for_incident(incident_id)
-    items = await postmortem.action_items(deps, incident_id)
-    extra = {name: await provide(incident) for name, provide in deps.incidents.card_lines.items()}
+    found = await service.overview(deps, await _incident_id(deps, cmd, inv))
     message = deps.renderer.message(
         "incident/show",
-        incident=incident,
-        steps=steps,
+        incident=found.incident,
+        steps=found.steps,
         now=deps.clock.now(),
         retry_action=RETRY_ACTION,
-        extra=extra,
-        items=items,
+        extra=found.extra,
+        items=found.items,
     )
     return Reply(message=message)
 
@@ -160,8 +153,7 @@ async def page(deps: Deps, cmd: p.Page, inv: Invocation) -> Reply:
 async def oncall(deps: Deps, cmd: p.OnCallCmd, inv: Invocation) -> Reply:
     name = cmd.service
     if name is None and cmd.ref is not None:
-        async with deps.db.session(read_only=True) as session:
-            name = (await get_incident(session, await _incident_id(deps, cmd, inv))).service
+        name = (await service.find(deps, ref=cmd.ref, channel_id=inv.channel_id)).service
     if name is None:
         raise UsageError("Name a service: `/incident oncall checkout`.")
     rows = await paging.who_is_on_call(deps, name)

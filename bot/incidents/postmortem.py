@@ -8,6 +8,7 @@ resolved - first sign of trouble.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from functools import partial
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -68,15 +69,7 @@ async def request_draft(deps: Deps, incident_id: int, *, user: str, reason: str 
     now = deps.clock.now()
     async with deps.db.session() as session:
         incident = await get_incident(session, incident_id)
-        await enqueue(
-            session,
-            key=f"inc{incident.id}:postmortem:{int(now.timestamp())}",
-            op="incident.postmortem_upload",
-            target="slack",
-            payload={"incident_id": incident.id, "user": user, "reason": reason},
-            ordering_key=incident.channel_id,
-            incident_id=incident.id,
-        )
+        await _record_upload(session, incident, key=str(int(now.timestamp())), user=user, reason=reason)
     return incident
 
 
@@ -101,37 +94,52 @@ async def add_action(
     return incident
 
 
-def register(deps: Deps) -> None:
-    async def upload(item: OutboxItem) -> dict[str, str]:
-        incident, text = await render(deps, item.payload["incident_id"])
-        channel = incident.channel_id or deps.config.slack.incident_channel
-        file_id = await deps.chat.upload_file(
-            channel=channel,
-            content=text,
-            filename=f"{incident.ref.lower()}-postmortem.md",
-            title=f"{incident.ref} post-mortem draft",
-            initial_comment=str(deps.renderer.text("postmortem/uploaded", incident=incident)),
-        )
-        async with deps.db.session() as session:
-            await chat_ops.post(
-                session,
-                key=f"{item.key}:bridge",
-                channel=deps.config.slack.incident_channel,
-                message=deps.renderer.message("postmortem/linked", incident=incident, file_id=file_id),
-                incident_id=incident.id,
-            )
-        return {"file_id": file_id}
+# --- the draft's upload, requested or on resolution ----------------------------------------------
 
-    async def on_resolved(session: AsyncSession, incident: Incident) -> None:
-        await enqueue(
+UPLOAD = "incident.postmortem_upload"
+
+
+async def upload_draft(deps: Deps, item: OutboxItem) -> dict[str, str]:
+    """Upload the draft to the incident channel (else #incident-bridge) and link it in #incident-bridge."""
+    incident, text = await render(deps, item.payload["incident_id"])
+    channel = incident.channel_id or deps.config.slack.incident_channel
+    file_id = await deps.chat.upload_file(
+        channel=channel,
+        content=text,
+        filename=f"{incident.ref.lower()}-postmortem.md",
+        title=f"{incident.ref} post-mortem draft",
+        initial_comment=str(deps.renderer.text("postmortem/uploaded", incident=incident)),
+    )
+    async with deps.db.session() as session:
+        await chat_ops.post(
             session,
-            key=f"inc{incident.id}:postmortem:resolved",
-            op="incident.postmortem_upload",
-            target="slack",
-            payload={"incident_id": incident.id, "user": "", "reason": "resolved"},
-            ordering_key=incident.channel_id,
+            key=f"{item.key}:bridge",
+            channel=deps.config.slack.incident_channel,
+            message=deps.renderer.message("postmortem/linked", incident=incident, file_id=file_id),
             incident_id=incident.id,
         )
+    return {"file_id": file_id}
 
-    deps.outbox.register("incident.postmortem_upload", upload)
+
+async def on_resolved(session: AsyncSession, incident: Incident) -> None:
+    """A resolved incident gets its draft."""
+    await _record_upload(session, incident, key="resolved", user="", reason="resolved")
+
+
+async def _record_upload(
+    session: AsyncSession, incident: Incident, *, key: str, user: str, reason: str
+) -> None:
+    await enqueue(
+        session,
+        key=f"inc{incident.id}:postmortem:{key}",
+        op=UPLOAD,
+        target="slack",
+        payload={"incident_id": incident.id, "user": user, "reason": reason},
+        ordering_key=incident.channel_id,
+        incident_id=incident.id,
+    )
+
+
+def register(deps: Deps) -> None:
+    deps.outbox.register(UPLOAD, partial(upload_draft, deps))
     deps.incidents.resolved.append(on_resolved)

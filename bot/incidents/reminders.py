@@ -7,6 +7,7 @@ commander is reminded in the channel once per missed interval.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,7 +15,7 @@ from bot import chat_ops, jobs
 from bot.db.models import Incident, ScheduledJob
 from bot.deps import Deps
 
-KIND = "incident.remind"
+REMIND = "incident.remind"
 
 
 def _prefix(incident: Incident) -> str:
@@ -22,8 +23,7 @@ def _prefix(incident: Incident) -> str:
 
 
 def cadence(deps: Deps, incident: Incident) -> timedelta | None:
-    policy = deps.config.policy(incident.severity)
-    minutes = policy.update_minutes if policy else None
+    minutes = deps.config.policy(incident.severity).update_minutes
     return timedelta(minutes=minutes) if minutes else None
 
 
@@ -35,7 +35,7 @@ async def schedule_next(session: AsyncSession, deps: Deps, incident: Incident, *
     await jobs.schedule(
         session,
         key=f"{_prefix(incident)}{int(due.timestamp())}",
-        kind=KIND,
+        kind=REMIND,
         due_at=due,
         payload={"incident_id": incident.id, "due": due.isoformat()},
     )
@@ -50,25 +50,27 @@ async def cancel_all(session: AsyncSession, incident: Incident) -> None:
     await jobs.cancel(session, key_prefix=_prefix(incident))
 
 
-def register(deps: Deps) -> None:
-    async def remind(job: ScheduledJob) -> None:
-        due = datetime.fromisoformat(job.payload["due"])
-        async with deps.db.session() as session:
-            incident = await session.get(Incident, job.payload["incident_id"])
-            every = cadence(deps, incident) if incident else None
-            if incident is None or not incident.is_open or every is None or incident.channel_id is None:
-                return
-            if incident.last_update_at and incident.last_update_at + every > due:
-                return  # an update was posted since this reminder was scheduled
-            overdue = deps.clock.now() - (incident.last_update_at or incident.declared_at)
-            msg = deps.renderer.message("incident/reminder", incident=incident, overdue=overdue, every=every)
-            await chat_ops.post(
-                session,
-                key=f"{job.key}:post",
-                channel=incident.channel_id,
-                message=msg,
-                incident_id=incident.id,
-            )
-            await schedule_next(session, deps, incident, after=due)
+async def remind(deps: Deps, job: ScheduledJob) -> None:
+    """Remind the commander, unless an update was posted since the reminder was scheduled."""
+    due = datetime.fromisoformat(job.payload["due"])
+    async with deps.db.session() as session:
+        incident = await session.get(Incident, job.payload["incident_id"])
+        every = cadence(deps, incident) if incident else None
+        if incident is None or not incident.is_open or every is None or incident.channel_id is None:
+            return
+        if incident.last_update_at and incident.last_update_at + every > due:
+            return  # an update was posted since this reminder was scheduled
+        overdue = deps.clock.now() - (incident.last_update_at or incident.declared_at)
+        msg = deps.renderer.message("incident/reminder", incident=incident, overdue=overdue, every=every)
+        await chat_ops.post(
+            session,
+            key=f"{job.key}:post",
+            channel=incident.channel_id,
+            message=msg,
+            incident_id=incident.id,
+        )
+        await schedule_next(session, deps, incident, after=due)
 
-    deps.jobs.register(KIND, remind)
+
+def register(deps: Deps) -> None:
+    deps.jobs.register(REMIND, partial(remind, deps))

@@ -1,13 +1,15 @@
-"""The incident lifecycle: declare, status, severity, roles, resolve.
+"""The incident lifecycle: declare, status, severity, roles, resolve; and what ``/incident show`` shows.
 
 Each function is one transaction: it changes the incident, records its timeline entries, and records
-every Slack post as an outbox item in that same transaction, then kicks the worker. Nothing a
-responder did is lost when Slack (or the process) fails half-way.
+every Slack post as an outbox item in that same transaction (its commit wakes the worker). Nothing a
+responder did is lost when Slack (or the process) fails half-way. The functions return the incident;
+``dispatch`` renders the reply.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -16,14 +18,14 @@ from sqlmodel import col, select
 
 from bot import chat_ops
 from bot.config import SEVERITIES, Severity
-from bot.db.models import Incident
+from bot.db.models import ActionItem, Incident, OutboxItem
 from bot.deps import Deps
 from bot.errors import Conflict
-from bot.incidents import reminders
+from bot.incidents import postmortem, reminders, steps
 from bot.incidents.parse import Role, Status
-from bot.incidents.store import add_timeline, get_incident
+from bot.incidents.store import add_timeline, get_incident, incident_for
 from bot.outbox import enqueue
-from bot.render import RenderedMessage
+from bot.render import Mrkdwn, RenderedMessage
 
 DOUBLE_SUBMIT_WINDOW = timedelta(minutes=5)
 
@@ -82,26 +84,7 @@ async def declare(
                 declared_at=now,
                 last_update_at=now,
             )
-            session.add(incident)
-            await session.flush()
-            await add_timeline(
-                session,
-                incident,
-                kind="declared",
-                text=f"Incident declared ({severity.upper()}): {title}",
-                author=user,
-                at=now,
-            )
-            await enqueue(
-                session,
-                key=f"inc{incident.id}:open-channel",
-                op="incident.open_channel",
-                target="slack",
-                payload={"incident_id": incident.id},
-                incident_id=incident.id,
-            )
-            await reminders.schedule_next(session, deps, incident, after=now)
-            await deps.incidents.run("declared", session, incident)
+            await _record_declared(session, deps, incident)
     except IntegrityError:
         # The same declaration raced in from a retry: return the one that won.
         async with deps.db.session() as session:
@@ -110,6 +93,57 @@ async def declare(
             raise
         return existing, False
     return incident, True
+
+
+async def _record_declared(session: AsyncSession, deps: Deps, incident: Incident) -> None:
+    """The new incident, its first timeline entry, the step opening its channel, its first reminder
+    and the other areas' hooks (a page, a freeze, a Statuspage draft)."""
+    session.add(incident)
+    await session.flush()
+    await add_timeline(
+        session,
+        incident,
+        kind="declared",
+        text=f"Incident declared ({incident.severity.upper()}): {incident.title}",
+        author=incident.declared_by,
+        at=incident.declared_at,
+    )
+    await enqueue(
+        session,
+        key=f"inc{incident.id}:open-channel",
+        op=steps.OPEN_CHANNEL,
+        target="slack",
+        payload={"incident_id": incident.id},
+        incident_id=incident.id,
+    )
+    await reminders.schedule_next(session, deps, incident, after=incident.declared_at)
+    await deps.incidents.run("declared", session, incident)
+
+
+async def find(deps: Deps, *, ref: int | None, channel_id: str) -> Incident:
+    """The incident named by ``ref`` (``INC-42``), else the one whose channel this is."""
+    async with deps.db.session(read_only=True) as session:
+        return await incident_for(session, ref=ref, channel_id=channel_id)
+
+
+@dataclass(frozen=True)
+class Overview:
+    """What ``/incident show`` shows: the incident, its pending and failed steps, its action items,
+    and the lines the other areas add (by name)."""
+
+    incident: Incident
+    steps: list[OutboxItem]
+    items: list[ActionItem]
+    extra: dict[str, Mrkdwn | str]
+
+
+async def overview(deps: Deps, incident_id: int) -> Overview:
+    async with deps.db.session(read_only=True) as session:
+        incident = await get_incident(session, incident_id)
+    steps = await deps.outbox.pending_for_incident(incident_id)
+    items = await postmortem.action_items(deps, incident_id)
+    extra = {name: await provide(incident) for name, provide in deps.incidents.card_lines.items()}
+    return Overview(incident, steps, items, extra)
 
 
 async def set_status(deps: Deps, incident_id: int, *, user: str, status: Status, message: str) -> Incident:

@@ -9,6 +9,7 @@ All Statuspage calls are outbox items ordered per incident, so a retry never cre
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,10 +19,11 @@ from bot import chat_ops
 from bot.db.models import Incident, OutboxItem, StatuspageDraft
 from bot.deps import Deps
 from bot.errors import Conflict, NotFound, UsageError
-from bot.incidents.steps import notify_failed
+from bot.incidents.failures import notify_failed
 from bot.incidents.store import add_timeline, get_incident
 from bot.outbox import enqueue, redelivery
-from bot.ports import ComponentStatus, StatusPageStatus
+from bot.ports import ComponentStatus, StatusPageIncident, StatusPageStatus
+from bot.render import RenderedMessage
 
 PUBLISH_ACTION = "statuspage_publish"
 EDIT_ACTION = "statuspage_edit"
@@ -38,8 +40,7 @@ def _components(deps: Deps, incident: Incident) -> dict[str, ComponentStatus]:
         return {}
     if incident.status == "resolved":
         return {service.statuspage_component_id: "operational"}
-    policy = deps.config.policy(incident.severity)
-    status = policy.component_status if policy else None
+    status = deps.config.policy(incident.severity).component_status
     return {service.statuspage_component_id: status} if status else {}
 
 
@@ -66,46 +67,6 @@ async def _new_draft(
     elif incident.channel_id:
         await _record_card(session, incident, draft)
     return draft
-
-
-async def _record_card(session: AsyncSession, incident: Incident, draft: StatuspageDraft) -> None:
-    await enqueue(
-        session,
-        key=f"sp-card:{draft.id}",
-        op="statuspage.post_card",
-        target="slack",
-        payload={"draft_id": draft.id},
-        ordering_key=incident.channel_id,
-        incident_id=incident.id,
-    )
-
-
-async def _record_publish(
-    session: AsyncSession, deps: Deps, incident: Incident, draft: StatuspageDraft, *, user: str
-) -> None:
-    draft.state = "publishing"
-    draft.published_by = user or None
-    await enqueue(
-        session,
-        key=f"sp-publish:{draft.id}",
-        op="statuspage.publish",
-        target="statuspage",
-        payload={"draft_id": draft.id},
-        ordering_key=f"sp:{incident.id}",
-        incident_id=incident.id,
-    )
-
-
-async def _record_sync(session: AsyncSession, incident: Incident, reason: str) -> None:
-    await enqueue(
-        session,
-        key=f"sp-sync:{incident.id}:{reason}:{incident.status}:{incident.severity}",
-        op="statuspage.sync",
-        target="statuspage",
-        payload={"incident_id": incident.id, "reason": reason},
-        ordering_key=f"sp:{incident.id}",
-        incident_id=incident.id,
-    )
 
 
 async def publish(deps: Deps, draft_id: int, *, user: str) -> None:
@@ -155,7 +116,6 @@ async def save_edit(deps: Deps, draft_id: int, *, body: str) -> None:
                 message=_card(deps, incident, draft),
                 incident_id=incident.id,
             )
-    return None
 
 
 async def draft_update(deps: Deps, incident_id: int, *, user: str, message: str) -> Incident:
@@ -170,7 +130,7 @@ async def draft_update(deps: Deps, incident_id: int, *, user: str, message: str)
     return incident
 
 
-def _card(deps: Deps, incident: Incident, draft: StatuspageDraft) -> Any:
+def _card(deps: Deps, incident: Incident, draft: StatuspageDraft) -> RenderedMessage:
     return deps.renderer.message(
         "statuspage/draft",
         incident=incident,
@@ -180,144 +140,215 @@ def _card(deps: Deps, incident: Incident, draft: StatuspageDraft) -> Any:
     )
 
 
-def register(deps: Deps) -> None:
-    async def on_declared(session: AsyncSession, incident: Incident) -> None:
-        if _wants_statuspage(deps, incident):
-            await _new_draft(session, deps, incident, user=incident.declared_by)
+# --- the incident's life: a draft on declaration (or a raise), the public page kept in step ------------
 
-    async def on_channel_opened(session: AsyncSession, incident: Incident) -> None:
-        rows = await session.execute(
-            select(StatuspageDraft).where(
-                StatuspageDraft.incident_id == incident.id, StatuspageDraft.state == "draft"
-            )
+
+async def on_declared(deps: Deps, session: AsyncSession, incident: Incident) -> None:
+    if _wants_statuspage(deps, incident):
+        await _new_draft(session, deps, incident, user=incident.declared_by)
+
+
+async def on_channel_opened(session: AsyncSession, incident: Incident) -> None:
+    """The drafts prepared before the channel existed get their cards there."""
+    rows = await session.execute(
+        select(StatuspageDraft).where(
+            StatuspageDraft.incident_id == incident.id, StatuspageDraft.state == "draft"
         )
-        for draft in rows.scalars():
-            draft.channel_id = incident.channel_id
-            await _record_card(session, incident, draft)
+    )
+    for draft in rows.scalars():
+        draft.channel_id = incident.channel_id
+        await _record_card(session, incident, draft)
 
-    async def on_change(session: AsyncSession, incident: Incident) -> None:
-        if deps.statuspage is not None:
-            await _record_sync(session, incident, "status")
 
-    async def on_severity(session: AsyncSession, incident: Incident, old: str) -> None:
-        if deps.statuspage is None:
-            return
-        if incident.statuspage_incident_id is None and _wants_statuspage(deps, incident):
-            existing = await session.execute(
-                select(StatuspageDraft).where(StatuspageDraft.incident_id == incident.id)
-            )
-            if existing.scalars().first() is None:
-                await _new_draft(session, deps, incident, user=incident.commander)
-        await _record_sync(session, incident, "severity")
+async def on_change(deps: Deps, session: AsyncSession, incident: Incident) -> None:
+    if deps.statuspage is not None:
+        await _record_sync(session, incident, "status")
 
-    async def post_card(item: OutboxItem) -> dict[str, Any]:
-        async with deps.db.session() as session:
-            draft = await session.get(StatuspageDraft, item.payload["draft_id"])
-            assert draft is not None
-            incident = await get_incident(session, draft.incident_id)
-        channel = draft.channel_id or incident.channel_id
-        assert channel is not None
-        if draft.message_ts is None:
-            msg = _card(deps, incident, draft)
-            posted = await chat_ops.deliver_post(
-                deps.chat, item, channel=channel, text=msg.text, blocks=msg.blocks
-            )
-            async with deps.db.session() as session:
-                row = await session.get(StatuspageDraft, draft.id)
-                assert row is not None
-                row.message_ts, row.channel_id = posted.ts, posted.channel
-            return {"ts": posted.ts}
+
+async def on_severity(deps: Deps, session: AsyncSession, incident: Incident, old: str) -> None:
+    if deps.statuspage is None:
+        return
+    if incident.statuspage_incident_id is None and _wants_statuspage(deps, incident):
+        existing = await session.execute(
+            select(StatuspageDraft).where(StatuspageDraft.incident_id == incident.id)
+        )
+        if existing.scalars().first() is None:
+            await _new_draft(session, deps, incident, user=incident.commander)
+    await _record_sync(session, incident, "severity")
+
+
+# --- the draft's card in the incident channel -----------------------------------------------------------
+
+POST_CARD = "statuspage.post_card"
+
+
+async def _record_card(session: AsyncSession, incident: Incident, draft: StatuspageDraft) -> None:
+    await enqueue(
+        session,
+        key=f"sp-card:{draft.id}",
+        op=POST_CARD,
+        target="slack",
+        payload={"draft_id": draft.id},
+        ordering_key=incident.channel_id,
+        incident_id=incident.id,
+    )
+
+
+async def post_card(deps: Deps, item: OutboxItem) -> dict[str, Any]:
+    async with deps.db.session() as session:
+        draft = await session.get(StatuspageDraft, item.payload["draft_id"])
+        assert draft is not None
+        incident = await get_incident(session, draft.incident_id)
+    channel = draft.channel_id or incident.channel_id
+    assert channel is not None
+    if draft.message_ts is not None:
         return {"ts": draft.message_ts}
+    msg = _card(deps, incident, draft)
+    posted = await chat_ops.deliver_post(deps.chat, item, channel=channel, text=msg.text, blocks=msg.blocks)
+    async with deps.db.session() as session:
+        row = await session.get(StatuspageDraft, draft.id)
+        assert row is not None
+        row.message_ts, row.channel_id = posted.ts, posted.channel
+    return {"ts": posted.ts}
 
-    async def do_publish(item: OutboxItem) -> dict[str, Any]:
-        assert deps.statuspage is not None
-        async with deps.db.session() as session:
-            draft = await session.get(StatuspageDraft, item.payload["draft_id"])
-            assert draft is not None
-            incident = await get_incident(session, draft.incident_id)
-        components = _components(deps, incident)
-        create_key = f"cmdcenter-inc-{incident.id}"
-        found = None
-        if incident.statuspage_incident_id is None and (item.attempts > 0 or redelivery(item)):
-            # An earlier attempt may have created it and lost the answer (a timeout, a 5xx from a
-            # gateway, a replica that died before recording the id): look before creating again.
-            found = await deps.statuspage.find_incident(key=create_key)
-        if incident.statuspage_incident_id is None and found is None:
-            public = await deps.statuspage.create_incident(
-                name=str(deps.renderer.document("statuspage/name", incident=incident)).strip(),
-                status=draft.status,
-                body=draft.body,
-                components=components,
-                key=create_key,
-            )
-        else:
-            public = await deps.statuspage.update_incident(
-                incident_id=incident.statuspage_incident_id or (found.id if found else ""),
-                status=draft.status,
-                body=draft.body,
-                components=components,
-            )
-        async with deps.db.session() as session:
-            incident = await get_incident(session, incident.id or 0)
-            row = await session.get(StatuspageDraft, draft.id)
-            assert row is not None
-            incident.statuspage_incident_id = public.id
-            row.state, row.published_at = "published", deps.clock.now()
-            await add_timeline(
-                session,
-                incident,
-                kind="statuspage",
-                author=row.published_by,
-                at=deps.clock.now(),
-                text=f"Published to the status page ({row.status}): {row.body[:200]}",
-            )
-            if row.channel_id and row.message_ts:
-                await chat_ops.update(
-                    session,
-                    key=f"sp-card:{row.id}:published",
-                    channel=row.channel_id,
-                    ts=row.message_ts,
-                    message=_card(deps, incident, row),
-                    incident_id=incident.id,
-                )
-        return {"statuspage_incident": public.id}
 
-    async def sync(item: OutboxItem) -> dict[str, Any]:
-        assert deps.statuspage is not None
-        async with deps.db.session() as session:
-            incident = await get_incident(session, item.payload["incident_id"])
-        if incident.statuspage_incident_id is None:
-            return {"skipped": "nothing public yet"}
-        body = str(deps.renderer.document("statuspage/update", incident=incident)).strip()
-        await deps.statuspage.update_incident(
-            incident_id=incident.statuspage_incident_id,
-            status=_public_status(incident),
-            body=body,
-            components=_components(deps, incident),
+# --- publishing a draft --------------------------------------------------------------------------------
+
+PUBLISH = "statuspage.publish"
+
+
+async def _record_publish(
+    session: AsyncSession, deps: Deps, incident: Incident, draft: StatuspageDraft, *, user: str
+) -> None:
+    draft.state = "publishing"
+    draft.published_by = user or None
+    await enqueue(
+        session,
+        key=f"sp-publish:{draft.id}",
+        op=PUBLISH,
+        target="statuspage",
+        payload={"draft_id": draft.id},
+        ordering_key=f"sp:{incident.id}",
+        incident_id=incident.id,
+    )
+
+
+async def publish_draft(deps: Deps, item: OutboxItem) -> dict[str, Any]:
+    """Create the public incident (or update it), then record it on the incident and its draft."""
+    async with deps.db.session() as session:
+        draft = await session.get(StatuspageDraft, item.payload["draft_id"])
+        assert draft is not None
+        incident = await get_incident(session, draft.incident_id)
+    public = await _create_or_update(deps, item, incident, draft)
+    async with deps.db.session() as session:
+        incident = await get_incident(session, incident.id or 0)
+        row = await session.get(StatuspageDraft, draft.id)
+        assert row is not None
+        incident.statuspage_incident_id = public.id
+        row.state, row.published_at = "published", deps.clock.now()
+        await add_timeline(
+            session,
+            incident,
+            kind="statuspage",
+            author=row.published_by,
+            at=deps.clock.now(),
+            text=f"Published to the status page ({row.status}): {row.body[:200]}",
         )
-        async with deps.db.session() as session:
-            incident = await get_incident(session, incident.id or 0)
-            await add_timeline(
+        if row.channel_id and row.message_ts:
+            await chat_ops.update(
                 session,
-                incident,
-                kind="statuspage",
-                at=deps.clock.now(),
-                text=f"Status page updated ({_public_status(incident)})",
+                key=f"sp-card:{row.id}:published",
+                channel=row.channel_id,
+                ts=row.message_ts,
+                message=_card(deps, incident, row),
+                incident_id=incident.id,
             )
-        return {"status": incident.status}
+    return {"statuspage_incident": public.id}
 
-    async def publish_failed(item: OutboxItem) -> None:
-        async with deps.db.session() as session:
-            draft = await session.get(StatuspageDraft, item.payload["draft_id"])
-            if draft is not None and draft.state == "publishing":
-                draft.state = "draft"  # the Publish button works again
-        await notify_failed(deps, item)
 
-    deps.incidents.declared.append(on_declared)
+async def _create_or_update(
+    deps: Deps, item: OutboxItem, incident: Incident, draft: StatuspageDraft
+) -> StatusPageIncident:
+    assert deps.statuspage is not None
+    components = _components(deps, incident)
+    create_key = f"cmdcenter-inc-{incident.id}"
+    found = None
+    if incident.statuspage_incident_id is None and (item.attempts > 0 or redelivery(item)):
+        # An earlier attempt may have created it and lost the answer (a timeout, a 5xx from a
+        # gateway, a replica that died before recording the id): look before creating again.
+        found = await deps.statuspage.find_incident(key=create_key)
+    if incident.statuspage_incident_id is None and found is None:
+        return await deps.statuspage.create_incident(
+            name=str(deps.renderer.document("statuspage/name", incident=incident)).strip(),
+            status=draft.status,
+            body=draft.body,
+            components=components,
+            key=create_key,
+        )
+    return await deps.statuspage.update_incident(
+        incident_id=incident.statuspage_incident_id or (found.id if found else ""),
+        status=draft.status,
+        body=draft.body,
+        components=components,
+    )
+
+
+async def publish_failed(deps: Deps, item: OutboxItem) -> None:
+    async with deps.db.session() as session:
+        draft = await session.get(StatuspageDraft, item.payload["draft_id"])
+        if draft is not None and draft.state == "publishing":
+            draft.state = "draft"  # the Publish button works again
+    await notify_failed(deps, item)
+
+
+# --- the public incident following the incident ----------------------------------------------------------
+
+SYNC = "statuspage.sync"
+
+
+async def _record_sync(session: AsyncSession, incident: Incident, reason: str) -> None:
+    await enqueue(
+        session,
+        key=f"sp-sync:{incident.id}:{reason}:{incident.status}:{incident.severity}",
+        op=SYNC,
+        target="statuspage",
+        payload={"incident_id": incident.id, "reason": reason},
+        ordering_key=f"sp:{incident.id}",
+        incident_id=incident.id,
+    )
+
+
+async def sync(deps: Deps, item: OutboxItem) -> dict[str, Any]:
+    assert deps.statuspage is not None
+    async with deps.db.session() as session:
+        incident = await get_incident(session, item.payload["incident_id"])
+    if incident.statuspage_incident_id is None:
+        return {"skipped": "nothing public yet"}
+    body = str(deps.renderer.document("statuspage/update", incident=incident)).strip()
+    await deps.statuspage.update_incident(
+        incident_id=incident.statuspage_incident_id,
+        status=_public_status(incident),
+        body=body,
+        components=_components(deps, incident),
+    )
+    async with deps.db.session() as session:
+        incident = await get_incident(session, incident.id or 0)
+        await add_timeline(
+            session,
+            incident,
+            kind="statuspage",
+            at=deps.clock.now(),
+            text=f"Status page updated ({_public_status(incident)})",
+        )
+    return {"status": incident.status}
+
+
+def register(deps: Deps) -> None:
+    deps.incidents.declared.append(partial(on_declared, deps))
     deps.incidents.channel_opened.append(on_channel_opened)
-    deps.incidents.status_changed.append(on_change)
-    deps.incidents.resolved.append(on_change)
-    deps.incidents.severity_changed.append(on_severity)
-    deps.outbox.register("statuspage.post_card", post_card)
-    deps.outbox.register("statuspage.publish", do_publish, on_failure=publish_failed)
-    deps.outbox.register("statuspage.sync", sync)
+    deps.incidents.status_changed.append(partial(on_change, deps))
+    deps.incidents.resolved.append(partial(on_change, deps))
+    deps.incidents.severity_changed.append(partial(on_severity, deps))
+    deps.outbox.register(POST_CARD, partial(post_card, deps))
+    deps.outbox.register(PUBLISH, partial(publish_draft, deps), on_failure=partial(publish_failed, deps))
+    deps.outbox.register(SYNC, partial(sync, deps))

@@ -1,17 +1,15 @@
-"""Incident queries and timeline writes (take a session, never commit), and the open incidents
-(a read shared by the callers asking at the same moment)."""
+"""Incident queries and timeline writes: they take a session and never commit."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from bot.db.models import Incident, TimelineEntry
 from bot.errors import NotFound, UsageError
-from bot.outbox import enqueue_rows, outbox_row
+from bot.incidents.timeline_posts import enqueue_timeline_post
 
 
 async def get_incident(session: AsyncSession, incident_id: int) -> Incident:
@@ -72,33 +70,6 @@ async def add_timeline(
     await session.flush()
     await enqueue_timeline_post(session, incident, entry)
     return entry
-
-
-async def enqueue_timeline_post(
-    session: AsyncSession, incident: Incident, entry: TimelineEntry, *, variant: str = "added"
-) -> None:
-    row = timeline_post_row(incident, entry, variant=variant)
-    if row is not None:
-        await enqueue_rows(session, [row])
-
-
-def timeline_post_row(
-    incident: Incident, entry: TimelineEntry, *, variant: str = "added"
-) -> dict[str, Any] | None:
-    """The outbox row posting ``entry`` in the incident's timeline thread; None before the channel
-    exists (the timeline thread's start step posts the entries then)."""
-    if incident.channel_id is None or entry.id is None:
-        return None
-    payload: dict[str, Any] = {"incident_id": incident.id, "entry_id": entry.id, "variant": variant}
-    return outbox_row(
-        key=f"timeline-post:{entry.id}:{variant}"
-        + ("" if variant == "added" else f":{int(entry.recorded_at.timestamp() * 1000)}"),
-        op="incident.timeline_post",
-        target="slack",
-        payload=payload,
-        ordering_key=incident.channel_id,
-        incident_id=incident.id,
-    )
 
 
 async def timeline(

@@ -19,14 +19,8 @@ from bot.db.models import Incident, TimelineEntry
 from bot.db.store import insert_ignore_returning
 from bot.deps import Capture, Deps
 from bot.errors import ChatError
-from bot.incidents.store import (
-    add_timeline,
-    enqueue_timeline_post,
-    get_incident,
-    incident_in_channel,
-    timeline,
-    timeline_post_row,
-)
+from bot.incidents.store import add_timeline, get_incident, incident_in_channel, timeline
+from bot.incidents.timeline_posts import enqueue_timeline_post, timeline_post_row
 from bot.outbox import enqueue_rows
 
 PAGE_SIZE = 25
@@ -41,8 +35,7 @@ async def add_note(deps: Deps, incident_id: int, *, user: str, text: str) -> Tim
     now = deps.clock.now()
     async with deps.db.session() as session:
         incident = await get_incident(session, incident_id)
-        entry = await add_timeline(session, incident, kind="note", text=text, author=user, actor=user, at=now)
-    return entry
+        return await add_timeline(session, incident, kind="note", text=text, author=user, actor=user, at=now)
 
 
 @dataclass(frozen=True)
@@ -131,8 +124,7 @@ async def _capture(
         "permalink": permalink,
         "deleted": False,
     }
-    entry = await deps.timeline_captures.submit((incident, values))
-    return entry
+    return await deps.timeline_captures.submit((incident, values))
 
 
 _SOURCE = ("incident_id", "source_channel", "source_ts")  # the uq_timeline_source columns
@@ -196,7 +188,7 @@ async def _incident_of_channel(deps: Deps, channel: str) -> Incident | None:
     return incident
 
 
-async def _entry_for(session: Any, incident_id: int, channel: str, ts: str) -> TimelineEntry | None:
+async def _entry_for(session: AsyncSession, incident_id: int, channel: str, ts: str) -> TimelineEntry | None:
     rows = await session.execute(
         select(TimelineEntry).where(
             TimelineEntry.incident_id == incident_id,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from datetime import UTC, datetime, time, timedelta
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel
@@ -123,27 +124,32 @@ async def weekly_report(deps: Deps) -> WeeklyReport:
     )
 
 
+async def digest(deps: Deps, job: ScheduledJob) -> None:
+    """The daily /prodstatus digest, posted once per occurrence (its outbox key is the job's)."""
+    channel = deps.config.reports.digest_channel
+    if not channel:
+        return
+    report = await build_report(deps)
+    msg = deps.renderer.message("prodstatus/report", report=report, detailed=len(report.services) <= 12)
+    async with deps.db.session() as session:
+        await chat_ops.post(session, key=f"{job.key}:post", channel=channel, message=msg)
+
+
+async def weekly(deps: Deps, job: ScheduledJob) -> None:
+    """The weekly ops report, posted once per occurrence."""
+    channel = deps.config.reports.weekly_channel
+    if not channel:
+        return
+    msg = deps.renderer.message("prodstatus/weekly", r=await weekly_report(deps))
+    async with deps.db.session() as session:
+        await chat_ops.post(session, key=f"{job.key}:post", channel=channel, message=msg)
+
+
 def wire(deps: Deps) -> None:
+    """The two reports as jobs; each configured one keeps its next occurrence scheduled."""
     reports = deps.config.reports
-
-    async def digest(job: ScheduledJob) -> None:
-        if not reports.digest_channel:
-            return
-        report = await build_report(deps)
-        msg = deps.renderer.message("prodstatus/report", report=report, detailed=len(report.services) <= 12)
-        async with deps.db.session() as session:
-            await chat_ops.post(session, key=f"{job.key}:post", channel=reports.digest_channel, message=msg)
-
-    async def weekly(job: ScheduledJob) -> None:
-        if not reports.weekly_channel:
-            return
-        data = await weekly_report(deps)
-        msg = deps.renderer.message("prodstatus/weekly", r=data)
-        async with deps.db.session() as session:
-            await chat_ops.post(session, key=f"{job.key}:post", channel=reports.weekly_channel, message=msg)
-
-    deps.jobs.register(DIGEST, digest)
-    deps.jobs.register(WEEKLY, weekly)
+    deps.jobs.register(DIGEST, partial(digest, deps))
+    deps.jobs.register(WEEKLY, partial(weekly, deps))
     if reports.digest_channel and reports.digest_time:
         at = reports.digest_time
         deps.jobs.recurring(DIGEST, lambda now: next_daily(now, at))
