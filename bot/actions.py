@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from bot.context import Invocation, Reply
 from bot.deps import Deps
@@ -75,52 +75,40 @@ class Subcommand:
         return f"{self.command} {self.words[0]}" if self.words else self.command
 
 
+H = TypeVar("H")
+
+
 @dataclass(frozen=True)
-class Button:
+class _Interaction(Generic[H]):
+    """What a button, a modal or a shortcut has: its id, the command name its invocation carries in
+    the audit log ("/rollback confirm"), its handler, what it is for, the permission it needs."""
+
+    id: str
+    audit: str
+    handler: H
+    summary: str
+    permission: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.id
+
+
+class Button(_Interaction[ButtonHandler]):
     """A button, by its action id; its value is the invocation's text (what the audit log shows)."""
 
-    id: str
-    audit: str  # the command name its invocation carries ("/rollback confirm")
-    handler: ButtonHandler
-    summary: str
-    permission: str | None = None
 
-    @property
-    def name(self) -> str:
-        return self.id
-
-
-@dataclass(frozen=True)
-class Modal:
-    """A modal's submission, by its callback id; ``check`` returns the field errors Slack shows in the
-    form before it closes."""
-
-    id: str
-    audit: str
-    handler: ViewHandler
-    summary: str
-    check: ViewCheck | None = None
-    describe: Describe | None = None  # the invocation's text (default: none)
-    permission: str | None = None
-
-    @property
-    def name(self) -> str:
-        return self.id
-
-
-@dataclass(frozen=True)
-class Shortcut:
+class Shortcut(_Interaction[ShortcutHandler]):
     """A message shortcut, by its callback id."""
 
-    id: str
-    audit: str
-    handler: ShortcutHandler
-    summary: str
-    permission: str | None = None
 
-    @property
-    def name(self) -> str:
-        return self.id
+@dataclass(frozen=True)
+class Modal(_Interaction[ViewHandler]):
+    """A modal's submission, by its callback id; ``check`` returns the field errors Slack shows in the
+    form before it closes; ``describe``, the invocation's text (default: none)."""
+
+    check: ViewCheck | None = None
+    describe: Describe | None = None
 
 
 @dataclass(frozen=True)
