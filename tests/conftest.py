@@ -1,4 +1,10 @@
-"""Shared fixtures: the Slack emulator and the bot served on 127.0.0.1 (see ``tests/harness.py``)."""
+"""Shared fixtures: the Slack emulator and the bot served on 127.0.0.1 (see ``tests/harness.py``).
+
+Every test under ``tests/e2e/`` (and every module marked ``transports``) runs once per transport,
+``[http]`` and ``[socket]``: the autouse ``transport`` fixture makes ``running_bot`` (and so the
+``bot`` fixture) serve over it. A test about HTTP itself (signatures, ``/slack/events``'s answers)
+is marked ``http_only``; one about Socket Mode itself ``socket_only``. Other tests run over HTTP.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,45 @@ from bot.db.engine import Database
 from bot.db.migrate import upgrade_async
 from bot.sandbox.slack.emulator import SlackEmulator, start_slack_emulator
 from bot.sandbox.specs import specs_dir
-from tests.harness import BotHarness, drop_test_databases, running_bot, test_database_url
+from tests.harness import (
+    TRANSPORTS,
+    BotHarness,
+    default_transport,
+    drop_test_databases,
+    running_bot,
+    test_database_url,
+)
+
+E2E = Path(__file__).parent / "e2e"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "transports: run the module's tests over HTTP and over Socket Mode")
+    config.addinivalue_line(
+        "markers", "http_only: a test about the HTTP transport itself (not run over Socket Mode)"
+    )
+    config.addinivalue_line("markers", "socket_only: a test about the Socket Mode transport itself")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    definition = metafunc.definition
+    if E2E not in Path(str(definition.path)).parents and definition.get_closest_marker("transports") is None:
+        return
+    if definition.get_closest_marker("http_only"):
+        chosen = ["http"]
+    elif definition.get_closest_marker("socket_only"):
+        chosen = ["socket"]
+    else:
+        chosen = list(TRANSPORTS)
+    metafunc.parametrize("transport", chosen, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def transport(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The transport the test's bots are served over (``http`` unless the test is parametrized)."""
+    name: str = getattr(request, "param", "http")
+    with default_transport(name):
+        yield name
 
 
 @pytest.fixture
