@@ -252,7 +252,7 @@ def envelope_problem(message: dict[str, Any], raw: str) -> str | None:
     if kind == "slash_commands":
         if not all(isinstance(value, str) for value in payload.values()):
             return "slash command fields must be strings"
-        return malformed_command(payload.get("command"))
+        return None if "command" not in payload else malformed_command(payload["command"])
     return f"unknown envelope type {kind!r}"
 
 
