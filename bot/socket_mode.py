@@ -75,11 +75,10 @@ def build_socket_web(app: App, app_token: str) -> Starlette:
     """Socket Mode: the service routes, and a lifespan that runs ``app`` and its websocket to Slack."""
 
     @asynccontextmanager
-    async def lifespan(web: Starlette) -> AsyncIterator[None]:
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
         async with app.running():
             connection = SocketModeConnection(app, app_token)
             connection.start()
-            web.state.socket_mode = connection
             try:
                 yield
             finally:
@@ -143,13 +142,15 @@ async def _connect(client: SocketModeClient) -> None:
 
 class _Client(SocketModeClient):
     """slack_sdk's aiohttp client, whose envelopes go to :class:`Envelopes` (``hello`` and
-    ``disconnect`` messages are the client's own business, as before); handlers are kept
-    referenced until they end, so a shutdown can wait for their acks."""
+    ``disconnect`` messages are the client's own business, as before). Each message is handled in a
+    task of its own, kept referenced until it ends; ``in_flight`` has the envelopes' (a shutdown
+    waits for their acks)."""
 
     def __init__(self, envelopes: Envelopes, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.envelopes = envelopes
         self.in_flight: set[asyncio.Future[None]] = set()
+        self._others: set[asyncio.Future[None]] = set()
 
     async def process_message(self) -> None:
         raw = await self.message_queue.get()
@@ -163,8 +164,9 @@ class _Client(SocketModeClient):
             self.envelopes.unreadable(raw)
             return
         handling = asyncio.ensure_future(self.run_message_listeners(message, raw))
-        self.in_flight.add(handling)
-        handling.add_done_callback(self._done)
+        running = self.in_flight if "envelope_id" in message else self._others
+        running.add(handling)
+        handling.add_done_callback(lambda done: self._done(running, done))
 
     async def run_message_listeners(self, message: dict[str, Any], raw_message: str) -> None:
         if "envelope_id" in message:
@@ -172,8 +174,8 @@ class _Client(SocketModeClient):
         else:
             await super().run_message_listeners(message, raw_message)
 
-    def _done(self, handling: asyncio.Future[None]) -> None:
-        self.in_flight.discard(handling)
+    def _done(self, running: set[asyncio.Future[None]], handling: asyncio.Future[None]) -> None:
+        running.discard(handling)
         if not handling.cancelled() and handling.exception() is not None:
             self.envelopes.telemetry.errors.labels("unexpected").inc()
             log.error(

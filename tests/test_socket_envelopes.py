@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.socket_mode import Envelopes, _Client, envelope_problem
+from bot.socket_mode import Envelopes, _ack, _Client, envelope_problem
 from bot.telemetry import Telemetry
 from bot.web import MAX_BODY
 
@@ -71,3 +72,29 @@ async def test_a_frame_that_is_not_a_json_object_is_counted_and_dropped(
         assert not client.in_flight
     finally:
         await client.close()
+
+
+class FlakyClient:
+    """A client whose connection is gone for its first ``failures`` sends."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures, self.sent, self.closed = failures, [], False
+
+    async def send_message(self, text: str) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionResetError("Cannot write to closing transport")
+        self.sent.append(json.loads(text))
+
+
+async def test_an_ack_whose_connection_went_goes_out_on_the_next_one() -> None:
+    client = FlakyClient(failures=3)
+    await _ack(client, "e-1", {"text": "hi"}, deadline=time.monotonic() + 3)  # type: ignore[arg-type]
+    assert client.sent == [{"envelope_id": "e-1", "payload": {"text": "hi"}}]
+
+
+async def test_an_ack_is_given_up_at_the_deadline(caplog: pytest.LogCaptureFixture) -> None:
+    client = FlakyClient(failures=1000)
+    with caplog.at_level(logging.WARNING, "bot.socket_mode"):
+        await _ack(client, "e-2", None, deadline=time.monotonic() + 0.2)  # type: ignore[arg-type]
+    assert client.sent == [] and "envelope e-2 not acked" in caplog.text

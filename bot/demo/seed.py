@@ -170,52 +170,53 @@ def demo_config(base_url: str, groups: dict[str, str]) -> Config:
     return parse_config(demo_config_yaml(base_url, groups), source="demo config", env={})
 
 
+def _service_config(s: DemoService, base_url: str) -> dict[str, Any]:
+    """One service of the demo config: Argo CD deploys, a health check, two Prometheus figures."""
+    return {
+        "name": s.name,
+        "environments": list(ENVIRONMENTS),
+        "default_environment": "prod",
+        "owner_team": s.owner_team,
+        "runbook_url": f"https://runbooks.{DOMAIN}/{s.name}",
+        "deploy": {"tool": "argocd", "application": f"{s.name}-{{env}}"},
+        "health_checks": [
+            {
+                "url": f"{base_url}{health_path(s.name)}",
+                "environment": "prod",
+                "json_field": "status",
+                "expect_value": "ok",
+                "timeout_seconds": 2,
+            }
+        ],
+        "prometheus": [
+            {
+                "name": "error rate",
+                "query": s.error_rate_query(),
+                "unit": "%",
+                "warn": 1,
+                "critical": 5,
+            },
+            {
+                "name": "p95 latency",
+                "query": s.latency_query(),
+                "unit": "ms",
+                "warn": 300,
+                "critical": 800,
+            },
+        ],
+        "statuspage_component_id": s.component_id,
+        "pagerduty": {
+            "service_id": s.pd_service,
+            "escalation_policy_id": s.pd_policy,
+            "routing_key": s.routing_key,
+        },
+        "gates": [{"kind": "no_open_incidents"}, {"kind": "no_freeze"}, {"kind": "approvals"}],
+    }
+
+
 def demo_config_yaml(base_url: str, groups: dict[str, str]) -> str:
     """The demo company's config as YAML (written to the data directory for the curious)."""
-    services = []
-    for s in SERVICES:
-        services.append(
-            {
-                "name": s.name,
-                "environments": list(ENVIRONMENTS),
-                "default_environment": "prod",
-                "owner_team": s.owner_team,
-                "runbook_url": f"https://runbooks.{DOMAIN}/{s.name}",
-                "deploy": {"tool": "argocd", "application": f"{s.name}-{{env}}"},
-                "health_checks": [
-                    {
-                        "url": f"{base_url}{health_path(s.name)}",
-                        "environment": "prod",
-                        "json_field": "status",
-                        "expect_value": "ok",
-                        "timeout_seconds": 2,
-                    }
-                ],
-                "prometheus": [
-                    {
-                        "name": "error rate",
-                        "query": s.error_rate_query(),
-                        "unit": "%",
-                        "warn": 1,
-                        "critical": 5,
-                    },
-                    {
-                        "name": "p95 latency",
-                        "query": s.latency_query(),
-                        "unit": "ms",
-                        "warn": 300,
-                        "critical": 800,
-                    },
-                ],
-                "statuspage_component_id": s.component_id,
-                "pagerduty": {
-                    "service_id": s.pd_service,
-                    "escalation_policy_id": s.pd_policy,
-                    "routing_key": s.routing_key,
-                },
-                "gates": [{"kind": "no_open_incidents"}, {"kind": "no_freeze"}, {"kind": "approvals"}],
-            }
-        )
+    services = [_service_config(s, base_url) for s in SERVICES]
     data: dict[str, Any] = {
         "slack": {"incident_channel": "incident-bridge", "release_channel": "releases"},
         "services": services,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,14 @@ from bot.sandbox.slack.emulator import SlackEmulator
 from bot.web import MAX_BODY
 from tests.e2e.test_incident import channel_of, declare
 from tests.e2e.test_restart import _free_port, start_bot
-from tests.harness import BotHarness, drop_test_databases, eventually, test_database_url, wait_until
+from tests.harness import (
+    BotHarness,
+    drop_test_databases,
+    eventually,
+    running_bot,
+    test_database_url,
+    wait_until,
+)
 
 pytestmark = pytest.mark.socket_only
 
@@ -187,6 +195,33 @@ def test_a_burst_through_a_refresh_and_an_abrupt_close_loses_nothing_and_doubles
     assert connections[0].disconnect_reason == "refresh_requested"
     assert any(c.closed_by == "slack" and c.disconnect_reason is None for c in connections[1:])
     assert slack.socket_mode.open_connections() == [connections[-1].id]
+
+
+def test_a_shutdown_acks_the_envelope_in_flight_then_closes_the_websocket(
+    tmp_path: Path, slack: SlackEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from commands._runner import CommandRunner
+
+    run = CommandRunner.run
+
+    async def slow_run(self: CommandRunner, inv: Any, respond: Any, action: Any, **kwargs: Any) -> None:
+        async def slow() -> Any:
+            await asyncio.sleep(0.5)
+            return await action()
+
+        await run(self, inv, respond, slow, **kwargs)
+
+    monkeypatch.setattr(CommandRunner, "run", slow_run)
+    with running_bot(tmp_path, slack, settings={"reply_in_ack_within": 2.0}) as bot:
+        answers: list[httpx.Response] = []
+        sending = threading.Thread(target=lambda: answers.append(bot.command("/incident", "list")))
+        sending.start()
+        wait_until(lambda: bot.ws.envelopes_sent("slash_commands"), message="the command on its way")
+        bot.server.stop()  # while the listener waits for the reply to put in the ack
+        sending.join(timeout=10)
+        assert "Open incidents" in answers[0].text  # acked, with the reply
+        with bot.ws.lock:
+            assert [(c.is_open, c.closed_by) for c in bot.ws.socket_connections] == [(False, "app")]
 
 
 # --- cmdcenter socket, a real process --------------------------------------------------------------
