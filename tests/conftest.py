@@ -4,11 +4,16 @@ Every test under ``tests/e2e/`` (and every module marked ``transports``) runs on
 ``[http]`` and ``[socket]``: the autouse ``transport`` fixture makes ``running_bot`` (and so the
 ``bot`` fixture) serve over it. A test about HTTP itself (signatures, ``/slack/events``'s answers)
 is marked ``http_only``; one about Socket Mode itself ``socket_only``. Other tests run over HTTP.
+
+On PostgreSQL (``CMDCENTER_TEST_DB=postgres``) the socket pass is left out but for the
+``socket_only`` tests: the transports differ above the database, and the second pass would add
+about four minutes to each CI run. ``CMDCENTER_TEST_TRANSPORTS="http socket"`` runs it anyway.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,8 +53,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     elif definition.get_closest_marker("socket_only"):
         chosen = ["socket"]
     else:
-        chosen = list(TRANSPORTS)
+        chosen = _transports()
     metafunc.parametrize("transport", chosen, indirect=True)
+
+
+def _transports() -> list[str]:
+    """Both on SQLite, HTTP only on PostgreSQL, unless ``CMDCENTER_TEST_TRANSPORTS`` names them."""
+    named = os.environ.get("CMDCENTER_TEST_TRANSPORTS", "").split()
+    if named:
+        unknown = set(named) - set(TRANSPORTS)
+        if unknown:
+            raise pytest.UsageError(f"CMDCENTER_TEST_TRANSPORTS: unknown {sorted(unknown)}")
+        return named
+    return ["http"] if os.environ.get("CMDCENTER_TEST_DB") == "postgres" else list(TRANSPORTS)
 
 
 @pytest.fixture(autouse=True)
