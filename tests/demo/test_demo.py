@@ -33,9 +33,7 @@ def demo_args(*argv: str) -> argparse.Namespace:
 def test_headless_scenario_runs_to_the_end(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str]
 ) -> None:
-    args = demo_args(
-        "--scenario", "checkout-502", "--headless", "--data-dir", str(tmp_path / "demo"), *flags
-    )
+    args = demo_args("--scenario", "checkout-502", "--headless", "--data-dir", str(tmp_path / "demo"), *flags)
     assert args.func is run_demo
 
     code = run_demo(args)
