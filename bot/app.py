@@ -1,7 +1,7 @@
 """The composition root: settings and config in, one wired cmdcenter out.
 
     app = build(settings, config)            # adapters, stores, every area wired, the Bolt app
-    web = bot.web.build_web(app)             # HTTP mode; or bot.socket.serve_socket(app, ...)
+    web = bot.web.build_web(app)             # HTTP mode; or bot.socket_mode.build_socket_web(app, token)
 
 Nothing else builds clients, engines or adapters. Tests call ``build`` with their own clock, retry
 policy and adapters (``chat=``, ``pager=``...), which replace the defaults.

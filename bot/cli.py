@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import logging
 import sys
@@ -56,47 +55,45 @@ def _freeze_start_up_heap() -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    return _serve(args, socket_mode=False)
+
+
+def cmd_socket(args: argparse.Namespace) -> int:
+    return _serve(args, socket_mode=True)
+
+
+def _serve(args: argparse.Namespace, *, socket_mode: bool) -> int:
+    """HTTP mode (``bot.web``: Slack's requests at /slack/events and the service routes) or Socket
+    Mode (``bot.socket_mode``: the websocket to Slack and the service routes), served by uvicorn on
+    ``--host``/``--port``, which stops gracefully on SIGTERM."""
     _collector_off_for_start_up()
     from bot.db.migrate import start_upgrade_if_behind
 
     settings, config = _load()
-    settings.require("slack_bot_token", "slack_signing_secret")
+    settings.require("slack_bot_token", "slack_signing_secret", *(["slack_app_token"] if socket_mode else []))
     _setup_logging(settings.log_level)
     migrations = start_upgrade_if_behind(settings.database_url)  # runs while the rest is imported
     import uvicorn
 
     from bot.app import build
-    from bot.web import build_web
 
-    web = build_web(build(settings, config))
+    app = build(settings, config)
+    if socket_mode:
+        from bot.socket_mode import build_socket_web
+
+        assert settings.slack_app_token is not None
+        web = build_socket_web(app, settings.slack_app_token.get_secret_value())
+        log.info(
+            "cmdcenter in Socket Mode; /healthz and the other routes on http://%s:%d", args.host, args.port
+        )
+    else:
+        from bot.web import build_web
+
+        web = build_web(app)
+        log.info("cmdcenter listening on http://%s:%d/slack/events", args.host, args.port)
     migrations.wait()
     _freeze_start_up_heap()
-    log.info("cmdcenter listening on http://%s:%d/slack/events", args.host, args.port)
     uvicorn.run(web, host=args.host, port=args.port, log_level=settings.log_level.lower(), access_log=False)
-    return 0
-
-
-def cmd_socket(_: argparse.Namespace) -> int:
-    _collector_off_for_start_up()
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-    from bot.app import build
-    from bot.db.migrate import upgrade_if_behind
-
-    settings, config = _load()
-    _setup_logging(settings.log_level)
-    settings.require("slack_bot_token", "slack_signing_secret", "slack_app_token")
-    assert settings.slack_app_token is not None
-    upgrade_if_behind(settings.database_url)
-    app = build(settings, config)
-    _freeze_start_up_heap()
-
-    async def main() -> None:
-        async with app.running():
-            token = settings.slack_app_token.get_secret_value()  # type: ignore[union-attr]
-            await AsyncSocketModeHandler(app.bolt, token).start_async()  # type: ignore[no-untyped-call]
-
-    asyncio.run(main())
     return 0
 
 
@@ -169,7 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=3000)
     serve.set_defaults(func=cmd_serve)
 
-    socket = sub.add_parser("socket", help="run in Socket Mode (needs SLACK_APP_TOKEN; no public URL)")
+    socket = sub.add_parser(
+        "socket",
+        help="run in Socket Mode (needs SLACK_APP_TOKEN; no public URL); /healthz, /metrics, "
+        "/hooks/deploy and /api/prodstatus on --host/--port",
+    )
+    socket.add_argument("--host", default="127.0.0.1")
+    socket.add_argument("--port", type=int, default=3000)
     socket.set_defaults(func=cmd_socket)
 
     migrate = sub.add_parser("migrate", help="apply database migrations")

@@ -7,8 +7,10 @@
     GET  /api/prodstatus   the /prodstatus report as JSON (bearer token)
 
 ``build_web(app)`` serves them all for ``cmdcenter serve``; ``cmdcenter socket`` serves
-``service_routes`` (all but ``/slack/events``) beside its websocket. A Slack payload is checked the
-same way in both transports (``slack_problem``: size, UTF-8, shape) before Bolt sees it.
+``service_routes`` (all but ``/slack/events``) beside its websocket (``bot.socket_mode``). A Slack
+payload is checked the same way in both transports before Bolt sees it: at most ``MAX_BODY`` bytes,
+UTF-8, and the shape checks here (``malformed_event``, ``malformed_interaction``,
+``malformed_command``), which ``bot.socket_mode`` applies to each envelope.
 """
 
 from __future__ import annotations
@@ -126,15 +128,6 @@ def _size_or_encoding(body: bytes) -> tuple[int, str] | None:
     return None
 
 
-def slack_problem(body: bytes, content_type: str) -> str | None:
-    """Why a Slack payload (already authenticated: signed, or from our own websocket) must not reach
-    Bolt, or None: too large, not UTF-8, not the shape of a Slack payload."""
-    found = _size_or_encoding(body)
-    if found is not None:
-        return found[1]
-    return malformed(body, content_type)
-
-
 def _signed_by_slack(verifier: SignatureVerifier, body: bytes, request: Request) -> bool:
     """Slack's signature over the body, made within the last 5 minutes (the two headers read
     directly, not copied with all the others into a dict); a timestamp that is not a number is
@@ -156,14 +149,12 @@ def malformed(body: bytes, content_type: str) -> str | None:
     """Why a (signed) body is not a Slack payload Bolt can handle, or None when it looks right."""
     try:
         if "json" in content_type:
-            return _malformed_event(json.loads(body))
+            return malformed_event(json.loads(body))
         if not body.startswith(b"payload=") and b"&payload=" not in body:
             # A slash command (the hot path): only its command field is checked, without parsing
             # the whole form a second time (Bolt parses it).
             found = _COMMAND_FIELD.search(body)
-            if found and not unquote_plus(found.group(1).decode("utf-8")).startswith("/"):
-                return "command must start with /"
-            return None
+            return malformed_command(unquote_plus(found.group(1).decode("utf-8"))) if found else None
         form = parse_qs(body.decode("utf-8"), keep_blank_values=True)
         if "payload" in form:
             return malformed_interaction(json.loads(form["payload"][0]))
@@ -172,7 +163,15 @@ def malformed(body: bytes, content_type: str) -> str | None:
         return "not valid JSON / form data"
 
 
-def _malformed_event(data: Any) -> str | None:
+def malformed_command(command: object) -> str | None:
+    """Why a slash command's ``command`` field is not one Bolt can route."""
+    if not isinstance(command, str) or not command.startswith("/"):
+        return "command must start with /"
+    return None
+
+
+def malformed_event(data: Any) -> str | None:
+    """Why an Events API body (``event_callback``...) is not one Bolt can handle."""
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         return "expected a JSON object with a type"
     if data["type"] == "event_callback" or "event" in data:

@@ -1,8 +1,19 @@
-"""Shared fixtures: the Slack emulator and the bot served on 127.0.0.1 (see ``tests/harness.py``)."""
+"""Shared fixtures: the Slack emulator and the bot served on 127.0.0.1 (see ``tests/harness.py``).
+
+Every test under ``tests/e2e/`` (and every module marked ``transports``) runs once per transport,
+``[http]`` and ``[socket]``: the autouse ``transport`` fixture makes ``running_bot`` (and so the
+``bot`` fixture) serve over it. A test about HTTP itself (signatures, ``/slack/events``'s answers)
+is marked ``http_only``; one about Socket Mode itself ``socket_only``. Other tests run over HTTP.
+
+On PostgreSQL (``CMDCENTER_TEST_DB=postgres``) the socket pass is left out but for the
+``socket_only`` tests: the transports differ above the database, and the second pass would add
+about four minutes to each CI run. ``CMDCENTER_TEST_TRANSPORTS="http socket"`` runs it anyway.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +24,56 @@ from bot.db.engine import Database
 from bot.db.migrate import upgrade_async
 from bot.sandbox.slack.emulator import SlackEmulator, start_slack_emulator
 from bot.sandbox.specs import specs_dir
-from tests.harness import BotHarness, drop_test_databases, running_bot, test_database_url
+from tests.harness import (
+    TRANSPORTS,
+    BotHarness,
+    default_transport,
+    drop_test_databases,
+    running_bot,
+    test_database_url,
+)
+
+E2E = Path(__file__).parent / "e2e"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "transports: run the module's tests over HTTP and over Socket Mode")
+    config.addinivalue_line(
+        "markers", "http_only: a test about the HTTP transport itself (not run over Socket Mode)"
+    )
+    config.addinivalue_line("markers", "socket_only: a test about the Socket Mode transport itself")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    definition = metafunc.definition
+    if E2E not in Path(str(definition.path)).parents and definition.get_closest_marker("transports") is None:
+        return
+    if definition.get_closest_marker("http_only"):
+        chosen = ["http"]
+    elif definition.get_closest_marker("socket_only"):
+        chosen = ["socket"]
+    else:
+        chosen = _transports()
+    metafunc.parametrize("transport", chosen, indirect=True)
+
+
+def _transports() -> list[str]:
+    """Both on SQLite, HTTP only on PostgreSQL, unless ``CMDCENTER_TEST_TRANSPORTS`` names them."""
+    named = os.environ.get("CMDCENTER_TEST_TRANSPORTS", "").split()
+    if named:
+        unknown = set(named) - set(TRANSPORTS)
+        if unknown:
+            raise pytest.UsageError(f"CMDCENTER_TEST_TRANSPORTS: unknown {sorted(unknown)}")
+        return named
+    return ["http"] if os.environ.get("CMDCENTER_TEST_DB") == "postgres" else list(TRANSPORTS)
+
+
+@pytest.fixture(autouse=True)
+def transport(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The transport the test's bots are served over (``http`` unless the test is parametrized)."""
+    name: str = getattr(request, "param", "http")
+    with default_transport(name):
+        yield name
 
 
 @pytest.fixture

@@ -1,9 +1,14 @@
-"""The end-to-end harness: the bot served on 127.0.0.1, driven with signed requests, talking to the
-Slack emulator (and the other fakes) on 127.0.0.1.
+"""The end-to-end harness: the bot served on 127.0.0.1, talking to the Slack emulator (and the other
+fakes) on 127.0.0.1, driven over either transport:
 
-``BotHarness`` is built by the ``bot`` fixture in ``conftest.py``; tests use its ``driver`` (signed
-slash commands, events, interactivity), ``ws`` (the emulated workspace), ``clock`` (a FakeClock)
-and ``call`` (run a coroutine against the bot's database from the test thread).
+- ``http``: the bot serves ``/slack/events`` and the driver sends it signed requests;
+- ``socket``: the bot connects to the emulator's Socket Mode (``bot.socket_mode``) and the driver
+  sends it envelopes; the bot's port serves the service routes (``/healthz``, ``/metrics``...).
+
+``BotHarness`` is built by the ``bot`` fixture in ``conftest.py``; tests use its ``driver`` (slash
+commands, events, interactivity), ``ws`` (the emulated workspace), ``clock`` (a FakeClock) and
+``call`` (run a coroutine against the bot's database from the test thread). ``running_bot`` takes
+the transport the ``transport`` fixture chose for the test (``conftest.py``) unless told another.
 """
 
 from __future__ import annotations
@@ -34,9 +39,13 @@ from bot.sandbox.server import RunningServer, serve_in_thread
 from bot.sandbox.slack.driver import SlackDriver
 from bot.sandbox.slack.emulator import SlackEmulator
 from bot.settings import Settings
+from bot.socket_mode import build_socket_web
 from bot.web import build_web
 
 T = TypeVar("T")
+
+TRANSPORTS = ("http", "socket")
+_default_transport = ["http"]
 
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test"
@@ -86,6 +95,7 @@ class BotHarness:
     portal: BlockingPortal
     db: Database
     extras: dict[str, Any] = field(default_factory=dict)
+    transport: str = "http"
 
     @property
     def deps(self) -> Deps:
@@ -230,6 +240,23 @@ def make_settings(tmp_path: Path, slack_api_url: str, **overrides: Any) -> Setti
 
 
 @contextmanager
+def default_transport(name: str) -> Iterator[None]:
+    """``running_bot`` serves over ``name`` within the block unless told otherwise."""
+    if name not in TRANSPORTS:
+        raise ValueError(f"unknown transport {name!r}")
+    before = _default_transport[0]
+    _default_transport[0] = name
+    try:
+        yield
+    finally:
+        _default_transport[0] = before
+
+
+def current_transport() -> str:
+    return _default_transport[0]
+
+
+@contextmanager
 def running_bot(
     tmp_path: Path,
     slack: SlackEmulator,
@@ -238,6 +265,7 @@ def running_bot(
     settings: dict[str, Any] | None = None,
     adapters: dict[str, Any] | None = None,
     clock: FakeClock | None = None,
+    transport: str | None = None,
 ) -> Iterator[BotHarness]:
     settings_obj = make_settings(tmp_path, slack.api_url, **(settings or {}))
     cfg = parse_config(config) if isinstance(config, str) else config
@@ -250,15 +278,39 @@ def running_bot(
         retry_policy=RetryPolicy(base=0.05, cap=1.0, max_attempts=5, lease=5.0),
         **(adapters or {}),
     )
-    web = build_web(app)
-    server = serve_in_thread(web)
-    driver = SlackDriver(f"{server.url}/slack/events", SIGNING_SECRET, slack.workspace)
+    transport = transport or current_transport()
+    server, driver = serve_bot(app, slack, transport)
     with start_blocking_portal() as portal:
         db = Database(settings_obj.database_url)
-        harness = BotHarness(app, server, driver, slack, clock, portal, db)
+        harness = BotHarness(app, server, driver, slack, clock, portal, db, transport=transport)
         try:
             yield harness
         finally:
             server.stop()
             portal.call(db.dispose)
             drop_test_databases()
+
+
+def serve_bot(app: App, slack: SlackEmulator, transport: str) -> tuple[RunningServer, SlackDriver]:
+    """Serve ``app`` on 127.0.0.1 over ``transport``; the driver that reaches it (over Socket Mode,
+    once the bot's websocket is open)."""
+    if transport == "http":
+        server = serve_in_thread(build_web(app))
+        return server, SlackDriver(f"{server.url}/slack/events", SIGNING_SECRET, slack.workspace)
+    if transport != "socket":
+        raise ValueError(f"unknown transport {transport!r}")
+    ws = slack.workspace
+    with ws.lock:
+        known = len(ws.socket_connections)
+    server = serve_in_thread(build_socket_web(app, slack.app_token))
+
+    def connected() -> bool:
+        with ws.lock:
+            return any(c.is_open for c in ws.socket_connections[known:])
+
+    try:
+        wait_until(connected, message="the bot's Socket Mode connection")
+    except AssertionError:
+        server.stop()
+        raise
+    return server, SlackDriver.socket(slack)

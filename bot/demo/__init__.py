@@ -3,6 +3,7 @@
     cmdcenter demo                                   # console at http://127.0.0.1:8000/
     cmdcenter demo --scenario checkout-502           # the console plays a scripted SEV1
     cmdcenter demo --scenario checkout-502 --headless  # no console: run it, print a summary
+    cmdcenter demo --socket                          # the bot connected over Socket Mode, not HTTP
 
 Nothing is imported, bound or read until :func:`run_demo` runs.
 """
@@ -51,6 +52,12 @@ def add_demo_parser(subparsers: Any) -> argparse.ArgumentParser:
         help=f"where the demo keeps its database and config (default {DEFAULT_DATA_DIR}/)",
     )
     demo.add_argument(
+        "--socket",
+        action="store_true",
+        help="connect the bot to the sandbox workspace over Socket Mode (as `cmdcenter socket`) "
+        "instead of HTTP",
+    )
+    demo.add_argument(
         "--step-delay",
         type=float,
         default=2.5,
@@ -71,4 +78,5 @@ def run_demo(args: argparse.Namespace) -> int:
         headless=bool(args.headless),
         data_dir=Path(args.data_dir),
         step_delay=float(getattr(args, "step_delay", 2.5)),
+        socket_mode=bool(getattr(args, "socket", False)),
     )

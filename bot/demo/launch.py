@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bot.demo import seed
-from bot.demo.runner import DemoSandbox
+from bot.demo.runner import SLACK_PREFIX, DemoSandbox
 from bot.demo.scenario import Scenario, load_scenario
 from bot.demo.scenario_run import ScenarioRunner
 
@@ -31,6 +31,7 @@ def launch(
     headless: bool,
     data_dir: Path,
     step_delay: float = 2.5,
+    socket_mode: bool = False,
     out: Printer = _print,
 ) -> int:
     if headless and not scenario:
@@ -40,7 +41,7 @@ def launch(
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     chosen = port if port is not None else (0 if headless else 8000)
-    sandbox = DemoSandbox.build(data_dir=data_dir, port=chosen)
+    sandbox = DemoSandbox.build(data_dir=data_dir, port=chosen, socket_mode=socket_mode)
     try:
         serving = sandbox.serve()
         url = serving.__enter__()
@@ -77,7 +78,11 @@ def _banner(sandbox: DemoSandbox, url: str, *, headless: bool, out: Printer) -> 
         people = ", ".join(f"{p.real_name} ({p.role.replace('_', ' ')})" for p in seed.PEOPLE)
         out(f"  people: {people}")
         out("  try in #incident-bridge: /incident declare sev2 Checkout 502s")
-    out(f"  bot: {sandbox.base_url}/slack/events · Slack emulator: {sandbox.base_url}/slack-api/api/")
+    if sandbox.socket_mode:
+        bot = f"Socket Mode, {sandbox.base_url.replace('http://', 'ws://')}{SLACK_PREFIX}/link/"
+    else:
+        bot = f"{sandbox.base_url}/slack/events"
+    out(f"  bot: {bot} · Slack emulator: {sandbox.base_url}{SLACK_PREFIX}/api/")
     for line in sandbox.summary_of_standins():
         out(f"  {line}")
     out(f"  state: {sandbox.settings.config_path.parent}/ (fresh at every start)")

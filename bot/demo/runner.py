@@ -6,7 +6,11 @@
 
 Routes of the one app: ``/`` and ``/console/api/*`` (the console), ``/slack/events``, ``/healthz``,
 ``/metrics`` (the bot), ``/slack-api/*`` (the Slack workspace emulator: Web API, response URLs,
-files) and ``/standins/<name>/*`` (PagerDuty, Statuspage, Argo CD, health, Prometheus).
+files, Socket Mode) and ``/standins/<name>/*`` (PagerDuty, Statuspage, Argo CD, health, Prometheus).
+
+With ``socket_mode=True`` (``cmdcenter demo --socket``) the bot is served as ``cmdcenter socket``
+serves it (``bot.socket_mode``): no ``/slack/events``; it opens a websocket to the emulator at
+``/slack-api/link/`` once the port listens, and the console's driver sends envelopes over it.
 """
 
 from __future__ import annotations
@@ -33,8 +37,9 @@ from bot.demo.progress import ScenarioProgress
 from bot.demo.standins import StandIns, build_adapters, build_standins, settings_values
 from bot.sandbox.server import RunningServer, serve_in_thread
 from bot.sandbox.slack.driver import SlackDriver
-from bot.sandbox.slack.emulator import SlackWorkspace, build_slack_emulator
+from bot.sandbox.slack.emulator import SlackWorkspace, SocketModeServer, build_slack_emulator
 from bot.settings import Settings
+from bot.socket_mode import build_socket_web
 from bot.web import build_web
 
 DB_FILE = "demo.db"
@@ -56,9 +61,13 @@ class DemoSandbox:
     progress: ScenarioProgress
     console: Console
     app: Starlette
+    socket_mode: SocketModeServer | None = None
+    """The emulator's Socket Mode, when the bot is connected over it (else HTTP)."""
 
     @classmethod
-    def build(cls, *, data_dir: Path, port: int = 0, worker_interval: float = 0.2) -> DemoSandbox:
+    def build(
+        cls, *, data_dir: Path, port: int = 0, worker_interval: float = 0.2, socket_mode: bool = False
+    ) -> DemoSandbox:
         """Everything, wired; nothing listens until :meth:`serve`. The database starts empty."""
         port = port or _free_port()
         base_url = f"http://127.0.0.1:{port}"
@@ -74,7 +83,8 @@ class DemoSandbox:
 
         upgrade(settings.database_url)
         bot = build(settings, seed.demo_config(base_url, groups), **build_adapters(base_url, standins))
-        driver = SlackDriver(f"{base_url}/slack/events", seed.SIGNING_SECRET, workspace)
+        socket = SocketModeServer(workspace) if socket_mode else None
+        driver = SlackDriver(f"{base_url}/slack/events", seed.SIGNING_SECRET, workspace, socket_mode=socket)
         interactor = Interactor(workspace, driver)
         progress = ScenarioProgress()
         console = Console(workspace, interactor, standins, world, progress)
@@ -92,13 +102,16 @@ class DemoSandbox:
             progress=progress,
             console=console,
             app=Starlette(),
+            socket_mode=socket,
         )
         sandbox.app = sandbox._compose()
         return sandbox
 
     def _compose(self) -> Starlette:
-        web = build_web(self.bot)
-        emulator = build_slack_emulator(self.workspace, bot_token=seed.BOT_TOKEN)
+        web = build_socket_web(self.bot, seed.APP_TOKEN) if self.socket_mode else build_web(self.bot)
+        emulator = build_slack_emulator(
+            self.workspace, bot_token=seed.BOT_TOKEN, app_token=seed.APP_TOKEN, socket_mode=self.socket_mode
+        )
         world = self.world
 
         @asynccontextmanager
@@ -127,6 +140,8 @@ class DemoSandbox:
         """Serve on 127.0.0.1:port in a background thread; yields the console URL."""
         server: RunningServer = serve_in_thread(self.app, port=self.port)
         try:
+            if self.socket_mode is not None:  # the bot connects once the port listens
+                self.socket_mode.wait_for_connection(timeout=10)
             yield f"{server.url}/"
         finally:
             self.console.stopping.set()
@@ -160,6 +175,7 @@ def _settings(data_dir: Path, base_url: str, worker_interval: float) -> Settings
     values: dict[str, Any] = {
         "slack_bot_token": seed.BOT_TOKEN,
         "slack_signing_secret": seed.SIGNING_SECRET,
+        "slack_app_token": seed.APP_TOKEN,
         "slack_api_url": f"{base_url}{SLACK_PREFIX}/api/",
         "database_url": f"sqlite+aiosqlite:///{database.resolve()}",
         "config_path": data_dir / "cmdcenter.yaml",

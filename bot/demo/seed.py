@@ -21,6 +21,7 @@ from bot.sandbox.slack.emulator import SlackWorkspace
 COMPANY = "Acme Shop"
 DOMAIN = "acmeshop.example"
 SIGNING_SECRET = "demo-signing-secret"  # noqa: S105 - the sandbox's fixed, public demo secret
+APP_TOKEN = "xapp-1-A0001-1-demo-sandbox"  # noqa: S105 - Socket Mode (demo --socket), same emulator
 BOT_TOKEN = "xoxb-demo-sandbox-token"  # noqa: S105 - only the in-process emulator accepts it
 PAGERDUTY_TOKEN = "pd-demo-token"  # noqa: S105
 STATUSPAGE_KEY = "sp-demo-key"

@@ -29,14 +29,18 @@ def demo_args(*argv: str) -> argparse.Namespace:
     return parser.parse_args(["demo", *argv])
 
 
-def test_headless_scenario_runs_to_the_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = demo_args("--scenario", "checkout-502", "--headless", "--data-dir", str(tmp_path / "demo"))
+@pytest.mark.parametrize("flags", [[], ["--socket"]], ids=["http", "socket"])
+def test_headless_scenario_runs_to_the_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str]
+) -> None:
+    args = demo_args("--scenario", "checkout-502", "--headless", "--data-dir", str(tmp_path / "demo"), *flags)
     assert args.func is run_demo
 
     code = run_demo(args)
 
     out = capsys.readouterr().out
     assert code == 0, out
+    assert ("bot: Socket Mode, ws://127.0.0.1:" in out) == bool(flags)
     assert "OK: every available step passed" in out
     table = out[out.index(" #  step") :]
     rows = {m[1]: m[0] for m in re.finditer(r"(?m)^\s*\d+  (.+?)\s{2,}(?:PASSED|FAILED|SKIPPED) .*$", table)}
@@ -109,9 +113,12 @@ def test_modal_values_become_slack_state() -> None:
 # --- the console over HTTP ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[tuple[DemoSandbox, httpx.Client]]:
-    demo = DemoSandbox.build(data_dir=tmp_path / "demo", worker_interval=0.05)
+@pytest.fixture(params=["http", "socket"])
+def sandbox(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[DemoSandbox, httpx.Client]]:
+    """The demo, its bot served over HTTP or connected over Socket Mode (``demo --socket``)."""
+    demo = DemoSandbox.build(
+        data_dir=tmp_path / "demo", worker_interval=0.05, socket_mode=request.param == "socket"
+    )
     with demo.serve() as url, httpx.Client(base_url=url, timeout=10) as client:
         yield demo, client
     with demo.workspace.lock:

@@ -137,6 +137,7 @@ def _post(bot: BotHarness, body: bytes, headers: dict[str, str]) -> httpx.Respon
     return httpx.post(f"{bot.url}/slack/events", content=body, headers=headers, timeout=5)
 
 
+@pytest.mark.http_only
 def test_bad_signature_is_refused_and_runs_nothing(bot: BotHarness) -> None:
     body = urlencode(
         {"command": "/incident", "text": "help", "user_id": "U_ALICE", "channel_id": "C0001"}
@@ -168,6 +169,7 @@ def test_event_retries_are_processed_once(bot: BotHarness) -> None:
     assert [r.event_id for r in rows] == [envelope["event_id"]]
 
 
+@pytest.mark.http_only
 def test_url_verification_challenge(bot: BotHarness) -> None:
     response = bot.driver.url_verification("abc123")
     assert response.status_code == 200
@@ -196,6 +198,7 @@ def test_healthz_503_when_database_unreachable(tmp_path: Path, slack: SlackEmula
         assert response.json()["database"] == "unreachable"
 
 
+@pytest.mark.http_only
 def test_oversized_body_is_refused(bot: BotHarness) -> None:
     body = b"x" * (600 * 1024)
     response = _post(bot, body, {"Content-Type": "application/json"} | bot.driver.signed_headers(body))

@@ -1,4 +1,8 @@
-"""The bot killed with SIGKILL while side effects are pending delivers each of them once after restart."""
+"""The bot killed with SIGKILL while side effects are pending delivers each of them once after restart.
+
+The bot runs as a real process: ``cmdcenter serve``, or ``cmdcenter socket`` connected to the
+emulator's Socket Mode, per the test's transport.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,14 @@ import httpx
 
 from bot.sandbox.slack.driver import SlackDriver
 from bot.sandbox.slack.emulator import SlackEmulator
-from tests.harness import BOT_TOKEN, SIGNING_SECRET, drop_test_databases, test_database_url, wait_until
+from tests.harness import (
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    current_transport,
+    drop_test_databases,
+    test_database_url,
+    wait_until,
+)
 
 
 def _free_port() -> int:
@@ -23,25 +34,55 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_bot(tmp_path: Path, slack: SlackEmulator, port: int, database_url: str) -> subprocess.Popen[bytes]:
+def start_bot(
+    tmp_path: Path,
+    slack: SlackEmulator,
+    port: int,
+    database_url: str,
+    *,
+    transport: str | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """``cmdcenter serve`` (or ``socket``) on ``port``, once it answers /healthz (and, over Socket
+    Mode, once its websocket to the emulator is open)."""
+    mode = {"http": "serve", "socket": "socket"}[transport or current_transport()]
     env = os.environ | {
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_APP_TOKEN": slack.app_token,
         "SLACK_API_URL": slack.api_url,
         "DATABASE_URL": database_url,
         "CMDCENTER_CONFIG": str(tmp_path / "none.yaml"),
         "CMDCENTER_WORKER_INTERVAL": "0.1",
         "CMDCENTER_OUTBOX_BACKOFF": "0.2",
         "CMDCENTER_OUTBOX_LEASE": "2",
+        **(extra_env or {}),
     }
+    ws = slack.workspace
+    with ws.lock:
+        known = len(ws.socket_connections)
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "bot.cli", mode, "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=(tmp_path / f"bot-{time.monotonic_ns()}.log").open("wb"),
     )
     wait_until(lambda: _healthy(port), timeout=30, message="the bot to start")
+    if mode == "socket":
+
+        def connected() -> bool:
+            with ws.lock:
+                return any(c.is_open for c in ws.socket_connections[known:])
+
+        wait_until(connected, timeout=30, message="the bot's Socket Mode connection")
     return process
+
+
+def bot_driver(slack: SlackEmulator, port: int) -> SlackDriver:
+    """What reaches the bot started by ``start_bot`` on ``port`` over the test's transport."""
+    if current_transport() == "socket":
+        return SlackDriver.socket(slack)
+    return SlackDriver(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, slack.workspace)
 
 
 def _healthy(port: int) -> bool:
@@ -58,7 +99,7 @@ def test_sigkill_with_pending_items_delivers_each_once_after_restart(
     port = _free_port()
     database_url = test_database_url(tmp_path)
     bot = start_bot(tmp_path, slack, port, database_url)
-    driver = SlackDriver(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, ws)
+    driver = bot_driver(slack, port)
     ws.fail_next("conversations.create", status=200, error="internal_error", times=10_000)
     titles = [f"Outage number {n}" for n in range(5)]
     try:
@@ -203,7 +244,7 @@ def test_the_served_bot_collects_garbage_again_after_start_up(tmp_path: Path, sl
     on again: commands served afterwards are followed by collections, and /metrics shows the process."""
     port = _free_port()
     bot = start_bot(tmp_path, slack, port, test_database_url(tmp_path))
-    driver = SlackDriver(f"http://127.0.0.1:{port}/slack/events", SIGNING_SECRET, slack.workspace)
+    driver = bot_driver(slack, port)
     try:
         before = _gc_collections(port)
         for _ in range(20):

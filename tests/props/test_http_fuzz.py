@@ -1,14 +1,21 @@
-"""Arbitrary input over the real HTTP path: never a 5xx, never an unexpected error, always an answer."""
+"""Arbitrary input over the real transports: never a 5xx (over Socket Mode: never an envelope left
+unacked), never an unexpected error, always an answer. Runs over HTTP and over Socket Mode; the
+tests of HTTP's own layer (bodies that are no Slack payload, signature headers) over HTTP only."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
+from urllib.parse import urlencode
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.harness import BotHarness, wait_until
+
+pytestmark = pytest.mark.transports
 
 FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 COMMANDS = ["/incident", "/gonogo", "/rollback", "/prodstatus"]
@@ -36,28 +43,38 @@ def test_any_command_text_gets_a_reply_and_no_error(bot: BotHarness, command: st
     assert all(r.outcome != "error" for r in rows), [r.detail for r in rows]
 
 
+def send_raw(bot: BotHarness, envelope_type: str, payload: Any) -> int:
+    """``payload`` as Slack would send it, unchecked (signed over HTTP; an envelope over Socket Mode,
+    where an ack is a 200 and no ack in time a 504)."""
+    if bot.transport == "socket":
+        accepts = None if isinstance(payload, dict) else False  # None: the emulator decides, as Slack
+        outcome = bot.slack.socket_mode.deliver(envelope_type, payload, accepts_response_payload=accepts)
+        return 200 if outcome.result(timeout=10).acked else 504
+    if envelope_type == "events_api":
+        body, content_type = json.dumps(payload).encode(), "application/json"
+    else:
+        body, content_type = (
+            urlencode({"payload": json.dumps(payload)}).encode(),
+            "application/x-www-form-urlencoded",
+        )
+    headers = {"Content-Type": content_type} | bot.driver.signed_headers(body)
+    return httpx.post(f"{bot.url}/slack/events", content=body, headers=headers, timeout=10).status_code
+
+
 @FUZZ
 @given(event=json_values, envelope_type=st.sampled_from(["event_callback", "app_rate_limited", "other"]))
 def test_any_event_json_is_answered_without_5xx(bot: BotHarness, event: object, envelope_type: str) -> None:
-    body = json.dumps(
-        {"type": envelope_type, "event_id": "EvFuzz", "event": event, "team_id": "T0001"}
-    ).encode()
-    headers = {"Content-Type": "application/json"} | bot.driver.signed_headers(body)
-    response = httpx.post(f"{bot.url}/slack/events", content=body, headers=headers, timeout=10)
-    assert response.status_code < 500
+    payload = {"type": envelope_type, "event_id": "EvFuzz", "event": event, "team_id": "T0001"}
+    assert send_raw(bot, "events_api", payload) < 500
 
 
 @FUZZ
 @given(payload=json_values)
 def test_any_interactivity_payload_is_answered_without_5xx(bot: BotHarness, payload: object) -> None:
-    from urllib.parse import urlencode
-
-    body = urlencode({"payload": json.dumps(payload)}).encode()
-    headers = {"Content-Type": "application/x-www-form-urlencoded"} | bot.driver.signed_headers(body)
-    response = httpx.post(f"{bot.url}/slack/events", content=body, headers=headers, timeout=10)
-    assert response.status_code < 500
+    assert send_raw(bot, "interactive", payload) < 500
 
 
+@pytest.mark.http_only
 def test_garbage_bodies_are_refused_cleanly(bot: BotHarness) -> None:
     for body, ctype in (
         (b"\xff\xfe\x00", "application/json"),
@@ -73,6 +90,7 @@ header_values = st.text(
 )  # what an HTTP header can carry (no surrounding blanks: httpx refuses to send those)
 
 
+@pytest.mark.http_only
 @FUZZ
 @given(timestamp=header_values, signature=header_values)
 def test_any_signature_headers_are_refused_without_5xx(

@@ -127,13 +127,19 @@ def build_slack_emulator(
     app_token: str = DEFAULT_APP_TOKEN,
     base_url_holder: HasUrl | None = None,
     spec: SlackApiSpec | None = None,
+    socket_mode: SocketModeServer | None = None,
 ) -> Starlette:
     """The emulator as an ASGI app.
 
     URLs it hands out (upload URLs, permalinks, ``url_private``, Socket Mode URLs) start with
-    ``base_url_holder.url``, else ``workspace.base_url``, else the request's own base URL.
+    ``base_url_holder.url``, else ``workspace.base_url``, else the request's own base URL. Pass
+    ``socket_mode`` (a ``SocketModeServer(workspace)``) to deliver envelopes to the app connected
+    to it (``SlackDriver(..., socket_mode=...)``).
     """
-    return _EmulatorApp(workspace, bot_token, app_token, base_url_holder, spec or load_spec()).starlette()
+    emulator = _EmulatorApp(
+        workspace, bot_token, app_token, base_url_holder, spec or load_spec(), socket_mode=socket_mode
+    )
+    return emulator.starlette()
 
 
 class SlackEmulator:
@@ -214,12 +220,14 @@ class _EmulatorApp:
         app_token: str,
         holder: HasUrl | None,
         spec: SlackApiSpec,
+        *,
+        socket_mode: SocketModeServer | None = None,
     ) -> None:
         self.bot_token = bot_token
         self.app_token = app_token
         self.holder = holder
         self.spec = spec
-        self.socket_mode = SocketModeServer(workspace)
+        self.socket_mode = socket_mode or SocketModeServer(workspace)
         self.use_workspace(workspace)
 
     def use_workspace(self, workspace: SlackWorkspace) -> None:
