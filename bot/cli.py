@@ -93,7 +93,14 @@ def _serve(args: argparse.Namespace, *, socket_mode: bool) -> int:
         log.info("cmdcenter listening on http://%s:%d/slack/events", args.host, args.port)
     migrations.wait()
     _freeze_start_up_heap()
-    uvicorn.run(web, host=args.host, port=args.port, log_level=settings.log_level.lower(), access_log=False)
+    uvicorn.run(
+        web,
+        host=args.host,
+        port=args.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        ws="none",  # no websocket routes (Socket Mode's websocket is a client): no protocol to load at start
+    )
     return 0
 
 
