@@ -19,7 +19,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 import commands
-from bot import chat_ops, gonogo, incidents, releases, status
+from bot import chat_ops
 from bot.adapters import factory
 from bot.adapters.factory import Adapters
 from bot.adapters.slack import SlackChat, build_web_client, shared_session
@@ -28,13 +28,17 @@ from bot.config import Config
 from bot.db.batch import GroupCommit
 from bot.db.engine import Database
 from bot.deps import Deps
+from bot.gonogo import wiring as gonogo
 from bot.inbox import Inbox
+from bot.incidents import wiring as incidents
 from bot.incidents.timeline import record_captures
 from bot.jobs import Jobs
 from bot.outbox import Outbox, RetryPolicy
 from bot.ports import AutoSyncControl
+from bot.releases import wiring as releases
 from bot.render import Renderer
 from bot.settings import Settings
+from bot.status import wiring as status
 from bot.telemetry import Telemetry
 from bot.worker import Worker
 

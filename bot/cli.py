@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.demo import add_demo_parser
+from bot.demo.command import add_demo_parser
 from bot.errors import ConfigError, MigrationError
 
 if TYPE_CHECKING:  # imported where used: ``serve`` imports them with the collector off

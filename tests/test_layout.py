@@ -150,3 +150,47 @@ def test_wiring_functions_are_short() -> None:
 
 def test_no_untyped_bag_of_dependencies() -> None:
     assert [name for name, _, text in _modules() if ".extras" in text] == []
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imported(tree: ast.Module) -> set[str]:
+    """Every module an import names, function-local ones included (``from pkg import x`` names both
+    ``pkg``, whose ``__init__`` runs first, and ``pkg.x``); ``TYPE_CHECKING`` blocks never run."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            node.body = []
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+    return found
+
+
+def test_no_import_cycle_between_modules_nor_through_a_package() -> None:
+    """No module reaches itself through imports, counting a package's ``__init__`` (which runs when
+    any of its modules is imported): areas wire themselves in ``wiring.py``, not in ``__init__``."""
+    graph: dict[str, set[str]] = {}
+    for folder in ("bot", "commands"):
+        for path in (ROOT / folder).rglob("*.py"):
+            if "migrations" not in path.parts:
+                graph[_module_name(path)] = _imported(ast.parse(path.read_text(encoding="utf-8")))
+    graph = {name: {m for m in deps if m in graph and m != name} for name, deps in graph.items()}
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = {start}, [start]
+        while todo:
+            for nxt in graph[todo.pop()]:
+                if nxt == goal:
+                    return True
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return False
+
+    cycles = sorted(f"{a} -> {b}" for a, deps in graph.items() for b in deps if reaches(b, a))
+    assert cycles == []

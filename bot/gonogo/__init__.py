@@ -20,20 +20,3 @@ The tables are ``bot.db.models.gonogo`` (migration 0004).
 What the gates read outside (JSON endpoints, GitHub check runs, manifests, commands) comes through
 the ``GateSources`` port (``bot.adapters.gate_sources``).
 """
-
-from __future__ import annotations
-
-from bot.deps import Deps
-from bot.errors import ConfigError
-from bot.gonogo import card, decisions, deploy, exceptions, gate_specs
-
-
-def wire(deps: Deps) -> None:
-    """Called once by the composition root; invalid gate config stops the start with every problem."""
-    problems = gate_specs.config_problems(deps.config)
-    if problems:
-        raise ConfigError(problems)
-    card.GONOGO_CARD.wire(deps)
-    decisions.register(deps)
-    exceptions.register(deps)
-    deploy.register(deps)

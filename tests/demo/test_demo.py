@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.demo import add_demo_parser, run_demo
+from bot.demo.command import add_demo_parser, run_demo
 from bot.demo.interact import state_values
 from bot.demo.runner import DemoSandbox
 from bot.demo.scenario import load_scenario, parse_scenario

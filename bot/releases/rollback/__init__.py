@@ -30,23 +30,7 @@ Where each part lives:
     run.py       approved → running → succeeded | failed, under a lease; the watchdog → interrupted
     health.py    succeeded → health: checking → healthy | unhealthy (or skipped)
     store.py     reading the rows (take a session, never commit)
+    wiring.py    its handlers and job, registered with the outbox and the jobs
 
 ``bot.releases.dispatch`` renders the replies; ``bot.actions`` lists the command and the buttons.
 """
-
-from __future__ import annotations
-
-from functools import partial
-
-from bot.deps import Deps
-from bot.releases.rollback import card, health, run
-
-
-def register(deps: Deps) -> None:
-    """The card's post and update steps, the run, the health checks and the watchdog."""
-    card.ROLLBACK_CARD.wire(deps, on_post_failure=partial(run.card_failed, deps))
-    deps.outbox.register(
-        run.EXECUTE, partial(run.execute, deps), on_failure=partial(run.execute_failed, deps)
-    )
-    deps.outbox.register(health.HEALTH, partial(health.check, deps))
-    deps.jobs.register(run.WATCHDOG, partial(run.watchdog, deps))
