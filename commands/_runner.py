@@ -47,7 +47,7 @@ class CommandRunner:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         # Its flushes are spawned: a read's audit row, queued after its answer, is written before
-        # a graceful shutdown ends (``Deps.drain``).
+        # a graceful shutdown ends (``Deps.tasks.drain``).
         self._audits = GroupCommit(
             deps.db, self._write_audits, start=lambda flush: deps.tasks.spawn(flush, what="audit rows")
         )
